@@ -1,0 +1,119 @@
+"""Classic adversarial losses on logits ``l = D(x)``:
+
+- ``minimax`` (Goodfellow et al. 2014, algorithm 1): D maximises ``log D(x) + log(1 - D(G(z)))``; G *minimises*
+  ``log(1 - D(G(z)))`` (saturating: weak gradients when D wins early).
+- ``non-saturating`` (same paper, sec. 3): G maximises ``log D(G(z))`` instead.
+- ``hinge`` (Lim & Ye 2017; Miyato et al. 2018): D ``relu(1 - l_real) + relu(1 + l_fake)``, G ``-l_fake``.
+- ``wgan-gp`` (Gulrajani et al. 2017): D ``l_fake - l_real + lambda (||grad D(x_hat)|| - 1)^2`` plus ProGAN's drift
+  ``eps * l_real^2``; G ``-l_fake``.
+
+With ``sigmoid(l) = D``: ``log D = -softplus(-l)`` and ``log(1 - D) = -softplus(l)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganforge.losses.base import Batch, Loss, Phase
+
+
+def d_loss_logistic(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """``-(log D(x) + log(1 - D(G(z))))`` averaged; used by minimax and non-saturating alike."""
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def g_loss_minimax(fake: torch.Tensor) -> torch.Tensor:
+    """``log(1 - D(G(z)))`` (to be minimised)."""
+    return -F.softplus(fake).mean()
+
+
+def g_loss_nonsaturating(fake: torch.Tensor) -> torch.Tensor:
+    """``-log D(G(z))``."""
+    return F.softplus(-fake).mean()
+
+
+def d_loss_hinge(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def d_loss_wasserstein(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return fake.mean() - real.mean()
+
+
+def g_loss_wasserstein(fake: torch.Tensor) -> torch.Tensor:
+    return -fake.mean()
+
+
+def gradient_penalty(
+    D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None, target: float = 1.0
+) -> torch.Tensor:
+    """``mean((||grad_x D(x_hat)||_2 - target)^2)`` at random interpolates ``x_hat`` of real and fake."""
+    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
+    out = D(x_hat, c)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(2, dim=1) - target).square().mean()
+
+
+class AdversarialLoss(Loss):
+    """Loss for the classic families: ``k`` D phases then one G phase per training step."""
+
+    def __init__(
+        self,
+        G: nn.Module,
+        D: nn.Module,
+        kind: str = "non-saturating",
+        d_steps: int = 1,
+        gp_weight: float = 10.0,
+        drift: float = 0.001,
+    ) -> None:
+        if kind not in ("minimax", "non-saturating", "hinge", "wgan-gp"):
+            raise ValueError(f"unknown loss kind {kind!r}")
+        if d_steps < 1:
+            raise ValueError(f"d_steps must be >= 1, got {d_steps}")
+        self.G, self.D, self.kind = G, D, kind
+        self.gp_weight, self.drift = gp_weight, drift
+        self.phases = [Phase("Dmain", "D", repeat=d_steps), Phase("Gmain", "G")]
+
+    def accumulate_gradients(self, phase: str, batch: Batch, gain: float) -> dict[str, float]:
+        if phase == "Gmain":
+            fake_logits = self.D(self.G(batch.z, batch.gen_c), batch.gen_c)
+            g = {
+                "minimax": g_loss_minimax,
+                "non-saturating": g_loss_nonsaturating,
+                "hinge": g_loss_wasserstein,
+                "wgan-gp": g_loss_wasserstein,
+            }[self.kind](fake_logits)
+            (g * gain).backward()
+            return {"loss/G": g.item()}
+        if phase == "Dmain":
+            with torch.no_grad():
+                fake = self.G(batch.z, batch.gen_c)
+            real_logits = self.D(batch.real, batch.real_c)
+            fake_logits = self.D(fake, batch.gen_c)
+            stats = {}
+            if self.kind in ("minimax", "non-saturating"):
+                d = d_loss_logistic(real_logits, fake_logits)
+            elif self.kind == "hinge":
+                d = d_loss_hinge(real_logits, fake_logits)
+            else:
+                d = d_loss_wasserstein(real_logits, fake_logits)
+                gp = gradient_penalty(self.D, batch.real, fake, batch.real_c)
+                stats["loss/gp"] = gp.item()
+                d = d + self.gp_weight * gp + self.drift * real_logits.square().mean()
+            (d * gain).backward()
+            stats.update(_logit_stats(d, real_logits, fake_logits))
+            return stats
+        raise ValueError(f"unknown phase {phase!r}")
+
+
+def _logit_stats(d: torch.Tensor, real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
+    """D loss, mean D(x) and D(G(z)) as probabilities, and sign(D(x)) (ADA's r_t overfitting signal)."""
+    return {
+        "loss/D": d.item(),
+        "D/real": torch.sigmoid(real.detach()).mean().item(),
+        "D/fake": torch.sigmoid(fake.detach()).mean().item(),
+        "D/real_sign": real.detach().sign().mean().item(),
+    }

@@ -1,0 +1,124 @@
+"""DCGAN: Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep Convolutional GANs", ICLR 2016.
+
+All-convolutional G (fractionally strided convolutions, batch norm, ReLU, tanh output) and D (strided convolutions,
+batch norm except at the input, LeakyReLU 0.2). The starting spatial size ``s`` is the resolution halved until it is
+at most 7, so 28 (MNIST, s=7), 32/64/128 (s=4) and 48 (s=6) all work. Conditional variants concatenate the one-hot
+class to z in G and use a projection term (Miyato & Koyama 2018) in D.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganforge.models import Family, register_family, register_network
+from ganforge.models.base import Network, check_conditioning
+
+
+def start_size(resolution: int) -> tuple[int, int]:
+    """Return ``(s, n)`` with ``resolution == s * 2**n``, ``3 <= s <= 7``; ``ValueError`` if impossible."""
+    s, n = resolution, 0
+    while s > 7 and s % 2 == 0:
+        s //= 2
+        n += 1
+    if not 3 <= s <= 7 or n < 1:
+        raise ValueError(
+            f"DCGAN resolution {resolution} is not s * 2**n with 3 <= s <= 7 and n >= 1 (e.g. 28, 32, 48, 64, 128)"
+        )
+    return s, n
+
+
+@register_network("dcgan-g")
+class DCGANGenerator(Network):
+    """``z [N, z_dim] (+ c [N, c_dim]) -> img [N, channels, R, R]`` in [-1, 1].
+
+    Channel widths: ``width * 2**(n-1)`` at the start size, halving at each doubling, capped at ``max_width``.
+    """
+
+    def __init__(
+        self,
+        z_dim: int = 100,
+        c_dim: int = 0,
+        resolution: int = 32,
+        channels: int = 1,
+        width: int = 64,
+        max_width: int = 512,
+    ) -> None:
+        super().__init__()
+        self.z_dim, self.c_dim, self.resolution, self.channels = z_dim, c_dim, resolution, channels
+        s, n = start_size(resolution)
+        widths = [min(width * 2 ** (n - 1 - i), max_width) for i in range(n)]  # widths[i] at size s * 2**i
+        self.start, self.w0 = s, widths[0]
+        self.fc = nn.Sequential(
+            nn.Linear(z_dim + c_dim, widths[0] * s * s, bias=False), nn.BatchNorm1d(widths[0] * s * s), nn.ReLU(True)
+        )
+        ups: list[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            ups += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
+        ups += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
+        self.ups = nn.Sequential(*ups)
+        _dcgan_init(self)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        c = check_conditioning(c, self.c_dim, z.shape[0])
+        h = z if c is None else torch.cat([z, c], dim=1)  # [N, z_dim + c_dim]
+        h = self.fc(h).view(-1, self.w0, self.start, self.start)  # [N, w0, s, s]
+        return self.ups(h)  # [N, C, R, R]
+
+
+@register_network("dcgan-d")
+class DCGANDiscriminator(Network):
+    """``img [N, channels, R, R] (+ c) -> logit [N]``; mirror image of the generator."""
+
+    def __init__(
+        self,
+        c_dim: int = 0,
+        resolution: int = 32,
+        channels: int = 1,
+        width: int = 64,
+        max_width: int = 512,
+    ) -> None:
+        super().__init__()
+        self.c_dim, self.resolution, self.channels = c_dim, resolution, channels
+        s, n = start_size(resolution)
+        widths = [min(width * 2**i, max_width) for i in range(n)]  # after each stride-2 conv
+        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
+        self.body = nn.Sequential(*layers)
+        feat = widths[-1] * s * s
+        self.out = nn.Linear(feat, 1)
+        self.embed = nn.Linear(c_dim, feat, bias=False) if c_dim > 0 else None
+        _dcgan_init(self)
+
+    def forward(self, img: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        c = check_conditioning(c, self.c_dim, img.shape[0])
+        h = self.body(img).flatten(1)  # [N, feat]
+        logit = self.out(h).squeeze(1)  # [N]
+        if self.embed is not None and c is not None:
+            logit = logit + (self.embed(c) * h).sum(dim=1)  # projection discriminator term
+        return logit
+
+
+def _dcgan_init(module: nn.Module) -> None:
+    """Weights from N(0, 0.02), batch-norm scales from N(1, 0.02), as in the DCGAN paper."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+register_family(
+    Family(
+        name="dcgan",
+        generator=DCGANGenerator,
+        discriminator=DCGANDiscriminator,
+        default_loss="non-saturating",
+        description="Radford et al. 2016 DCGAN (resolution s*2^n, 3<=s<=7: 28, 32, 64, 128, ...)",
+        train_defaults={"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999)},
+    )
+)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
 
@@ -26,6 +28,11 @@ class Family:
     g_defaults: dict = field(default_factory=dict)
     d_defaults: dict = field(default_factory=dict)
     train_defaults: dict = field(default_factory=dict)
+    # Optional training hooks for families that need more than "G, D, one image dataset, a loss"
+    # (see ganforge.train.loop): each receives (cfg: TrainConfig, dataset: GanDataset, ...).
+    build_networks: Callable[..., dict[str, nn.Module]] | None = None  # default: G, D from the classes above
+    make_source: Callable[..., Any] | None = None  # default: ganforge.train.source.ImageSource
+    make_schedule: Callable[..., Any] | None = None  # e.g. ProGAN's resolution/alpha growth
 
 
 FAMILIES: Registry[Family] = Registry("model family")

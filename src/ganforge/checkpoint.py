@@ -154,6 +154,15 @@ def load_state(path: str | Path) -> dict[str, Any]:
     return torch.load(file, map_location="cpu", weights_only=True)
 
 
+def _recover_replaced(path: Path) -> None:
+    """A kill between the two renames of an in-place replacement leaves only ``.<name>.old-<pid>``: restore it."""
+    olds = sorted(path.parent.glob(f".{path.name}.old-*")) if path.parent.is_dir() else []
+    for old in olds:
+        if (old / "config.json").is_file():
+            os.rename(old, path)
+            return
+
+
 def list_checkpoints(run_dir: Path) -> list[Path]:
     """Complete checkpoints of a run, oldest first (temporary folders are hidden and ignored)."""
     ckpt_root = run_dir / "checkpoints"
@@ -169,6 +178,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
         return Path(str(files("ganforge") / PACKAGED[path]))
     p = Path(path)
+    if not p.exists():
+        _recover_replaced(p)
     if (p / "config.json").is_file() and not (p / "checkpoints").is_dir():
         return p
     ckpts = list_checkpoints(p)

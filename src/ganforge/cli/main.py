@@ -25,9 +25,9 @@ def cli() -> None:
 
 def _add_commands() -> None:
     # Explicit imports: each module contributes its commands (no plugin discovery by strings).
-    from ganforge.cli import info, sample, train
+    from ganforge.cli import classifier, detect, info, sample, train, translate
 
-    for module in (train, sample, info):
+    for module in (train, sample, info, classifier, detect, translate):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -11,6 +11,7 @@ from ganforge.data.builtin import DATASETS, Builtin, register_dataset
 from ganforge.data.dataset import BatchSampler, GanDataset
 from ganforge.data.errors import DataError
 from ganforge.data.formats import read_folder, read_idx, read_npz, read_zip
+from ganforge.data.hdf5 import is_hdf5, read_hdf5
 from ganforge.data.transforms import RESIZE_POLICIES, prepare
 
 __all__ = [
@@ -29,8 +30,15 @@ def _import_extra_datasets() -> None:
     import ganforge.data.builtin  # noqa: F401
 
 
-def read_source(path: Path, on_error: str = "raise") -> tuple[list[np.ndarray] | np.ndarray, np.ndarray | None]:
-    """Read a dataset path by its kind: folder, ``.zip``, ``.npz`` or an IDX images file (labels beside it)."""
+def read_source(
+    path: Path, on_error: str = "raise"
+) -> tuple[list[np.ndarray] | np.ndarray, np.ndarray | None, list[str] | None]:
+    """Read a dataset path by its kind: folder, ``.zip``, ``.npz`` or an IDX images file (labels beside it).
+
+    Returns images, labels (or None) and per-image names for error messages (None for array formats).
+    """
+    if is_hdf5(path):  # FILE.h5 or FILE.h5:SPLIT (data/hdf5.py)
+        return (*read_hdf5(path), None)
     if not path.exists():
         raise DataError(f"{path}: no such file or directory")
     if path.is_dir():
@@ -39,7 +47,7 @@ def read_source(path: Path, on_error: str = "raise") -> tuple[list[np.ndarray] |
     if suffixes.endswith(".zip"):
         return read_zip(path, on_error)
     if suffixes.endswith(".npz"):
-        return read_npz(path)
+        return (*read_npz(path), None)
     if "idx" in path.name or "ubyte" in path.name:
         x = read_idx(path)
         if x.ndim != 3:
@@ -48,7 +56,7 @@ def read_source(path: Path, on_error: str = "raise") -> tuple[list[np.ndarray] |
         lab = path.with_name(path.name.replace("images-idx3", "labels-idx1"))
         if lab != path and lab.is_file():
             labels = read_idx(lab).astype(np.int64)
-        return x[..., None], labels
+        return x[..., None], labels, None
     raise DataError(f"{path}: unsupported dataset format; expected a folder, .zip, .npz or IDX file")
 
 
@@ -80,16 +88,17 @@ def load_dataset(
                 raise DataError(f"dataset {name!r} has fixed shape {raw.channels}x{raw.resolution}; do not resize it")
             return raw
         images, labels = raw
+        names = None
         num_classes, kind = entry.num_classes, "builtin"
     else:
         path = Path(source)
-        if not path.exists():
+        if not path.exists() and not is_hdf5(path):
             raise DataError(f"{source!r} is neither a built-in dataset ({', '.join(DATASETS.names())}) nor an existing path")
-        images, labels = read_source(path, on_error)
+        images, labels, names = read_source(path, on_error)
         num_classes, kind = (int(labels.max()) + 1 if labels is not None else 0), "path"
     if max_images is not None:
         images, labels = images[:max_images], (labels[:max_images] if labels is not None else None)
-    arr, res, ch = prepare(images, resolution, channels, resize)
+    arr, res, ch = prepare(images, resolution, channels, resize, names)
     info = {"source": name, "kind": kind, "resize": resize, "resolution": res, "channels": ch, "images": len(arr)}
     return GanDataset(
         name=name,

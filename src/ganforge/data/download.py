@@ -1,6 +1,6 @@
 """Checksummed, cached downloads with an offline path and a clear error when offline.
 
-Resolution order for a named file: an explicit directory (``--data PATH``), ``$GANFORGE_DATA``, the cache
+Resolution order for a named file: an explicit directory (``--data-dir PATH``), ``$GANFORGE_DATA``, the cache
 (``$GANFORGE_CACHE`` or ``~/.cache/ganforge``), then a download from the listed URLs into the cache. Every file is
 verified against its checksum before use; a partial download is written to a temporary name and renamed only after
 it verified, so the cache never holds a bad file.
@@ -23,7 +23,8 @@ from ganforge.data.errors import DataError
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """A file known by name and checksum (``sha256:<hex>``, or ``md5:<hex>`` where upstream publishes only MD5)."""
+    """A file known by name and checksum (``sha256:<hex>``, or ``md5:<hex>`` where upstream publishes only MD5, or
+    ``sha256-prefix:<hex>`` where upstream publishes only a prefix, as torch.hub file names do)."""
 
     filename: str
     checksum: str
@@ -44,6 +45,8 @@ def file_digest(path: Path, algo: str = "sha256") -> str:
 
 def verify(path: Path, checksum: str) -> bool:
     algo, _, want = checksum.partition(":")
+    if algo.endswith("-prefix"):  # torch.hub convention: only the first hex digits are published (in the file name)
+        return file_digest(path, algo.removesuffix("-prefix")).startswith(want)
     return file_digest(path, algo) == want
 
 
@@ -61,7 +64,7 @@ def locate(remote: RemoteFile, search_dirs: list[Path], subdir: str, download: b
                 raise DataError(f"{path}: checksum mismatch (expected {remote.checksum}); delete or replace the file")
             return path
     how = (
-        f"put {remote.filename} in a folder and pass --data FOLDER (or set GANFORGE_DATA=FOLDER), "
+        f"put {remote.filename} in a folder and pass --data-dir FOLDER (or set GANFORGE_DATA=FOLDER), "
         f"or copy it to {target.parent}"
     )
     if not download:

@@ -98,8 +98,8 @@ def _decode_all(
     return images, names
 
 
-def read_folder(root: Path, on_error: str = "raise") -> tuple[list[np.ndarray], np.ndarray | None]:
-    """Read every image below ``root``; labels from ``root/dataset.json`` when present."""
+def read_folder(root: Path, on_error: str = "raise") -> tuple[list[np.ndarray], np.ndarray | None, list[str]]:
+    """Read every image below ``root``; labels from ``root/dataset.json`` when present; and the file names."""
     files = iter_image_folder(root)
     images, names = _decode_all(((str(p), p) for p in files), on_error)
     labels = None
@@ -109,10 +109,10 @@ def read_folder(root: Path, on_error: str = "raise") -> tuple[list[np.ndarray], 
         if table is not None:
             rel = [str(Path(n).relative_to(root)).replace("\\", "/") for n in names]
             labels = _lookup_labels(table, rel, str(meta))
-    return images, labels
+    return images, labels, names
 
 
-def read_zip(path: Path, on_error: str = "raise") -> tuple[list[np.ndarray], np.ndarray | None]:
+def read_zip(path: Path, on_error: str = "raise") -> tuple[list[np.ndarray], np.ndarray | None, list[str]]:
     """Read a StyleGAN2-ADA ``dataset_tool`` zip: images at any depth, labels in ``dataset.json``."""
     try:
         zf = zipfile.ZipFile(path)
@@ -129,7 +129,7 @@ def read_zip(path: Path, on_error: str = "raise") -> tuple[list[np.ndarray], np.
             if table is not None:
                 labels = _lookup_labels(table, [k.split(":", 1)[1] if k.startswith(f"{path}:") else k for k in kept],
                                         f"{path}:dataset.json")
-    return images, labels
+    return images, labels, kept
 
 
 def _lookup_labels(table: dict[str, int], names: list[str], where: str) -> np.ndarray:

@@ -77,19 +77,30 @@ class DCGANDiscriminator(Network):
         channels: int = 1,
         width: int = 64,
         max_width: int = 512,
+        norm: str = "batch",
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        if norm not in ("batch", "none", "spectral"):
+            raise ValueError(f"norm must be 'batch', 'none' or 'spectral', got {norm!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.c_dim, self.resolution, self.channels = c_dim, resolution, channels
         s, n = start_size(resolution)
         widths = [min(width * 2**i, max_width) for i in range(n)]  # after each stride-2 conv
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        sn = nn.utils.parametrizations.spectral_norm if norm == "spectral" else (lambda m: m)
+        drop = [nn.Dropout(dropout)] if dropout > 0 else []
+        layers: list[nn.Module] = [sn(nn.Conv2d(channels, widths[0], 4, 2, 1)), nn.LeakyReLU(0.2, True), *drop]
         for a, b in zip(widths[:-1], widths[1:]):
-            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
+            layers.append(sn(nn.Conv2d(a, b, 4, 2, 1, bias=norm != "batch")))
+            if norm == "batch":
+                layers.append(nn.BatchNorm2d(b))
+            layers += [nn.LeakyReLU(0.2, True), *drop]
         self.body = nn.Sequential(*layers)
         feat = widths[-1] * s * s
-        self.out = nn.Linear(feat, 1)
-        self.embed = nn.Linear(c_dim, feat, bias=False) if c_dim > 0 else None
         _dcgan_init(self)
+        self.out = sn(nn.Linear(feat, 1))
+        self.embed = sn(nn.Linear(c_dim, feat, bias=False)) if c_dim > 0 else None
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         c = check_conditioning(c, self.c_dim, img.shape[0])

@@ -1,0 +1,148 @@
+"""``ganforge train``: parse options into a ``TrainConfig``, then hand it to the library's ``Trainer``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ganforge.data import RESIZE_POLICIES
+from ganforge.train.config import DEVICES, PRECISIONS, TrainConfig
+
+
+def _json_dict(ctx: click.Context, param: click.Parameter, value: str | None) -> dict | None:
+    if value is None:
+        return None
+    try:
+        d = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise click.BadParameter(f"not valid JSON ({e}): {value!r}") from None
+    if not isinstance(d, dict):
+        raise click.BadParameter(f"expected a JSON object like '{{\"width\": 32}}', got {value!r}")
+    return d
+
+
+def _csv(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+# option name -> TrainConfig field (all default to None = "not given", so family defaults and --config apply)
+_FIELDS = {
+    "model": "model", "data": "data", "data_dir": "data_dir", "domain_b": "domain_b", "resolution": "resolution",
+    "channels": "channels", "resize": "resize", "max_images": "max_images", "cond": "cond", "xflip": "xflip",
+    "z_dim": "z_dim", "g_kwargs": "g_kwargs", "d_kwargs": "d_kwargs", "loss": "loss", "loss_kwargs": "loss_kwargs",
+    "d_steps": "d_steps", "batch": "batch", "batch_gpu": "batch_gpu", "lr_g": "lr_g", "lr_d": "lr_d",
+    "betas": "betas", "ema_kimg": "ema_kimg", "kimg": "kimg", "outdir": "outdir", "grid_kimg": "grid_kimg",
+    "snapshot_kimg": "snapshot_kimg", "metrics": "metrics", "metrics_every": "metrics_every_kimg",
+    "metrics_n": "metrics_n", "stop_when": "stop_when", "patience": "patience", "seed": "seed", "device": "device",
+    "precision": "precision", "channels_last": "channels_last", "compile": "compile", "threads": "threads",
+}
+
+
+def _model_choices() -> list[str]:
+    from ganforge.models import family_names
+
+    return family_names()
+
+
+@click.command(context_settings={"show_default": True})
+@click.option("--model", type=click.Choice(_model_choices()), help="Model family. [default: dcgan]")
+@click.option("--data", "--domain-a", "data", metavar="NAME|PATH",
+              help="Built-in dataset (see `ganforge datasets`) or a folder/zip/npz/IDX path. [default: digits]")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder holding a built-in dataset's files.")
+@click.option("--domain-b", metavar="NAME|PATH", help="Second domain for translation models (--model unit).")
+@click.option("--resolution", type=click.IntRange(1, 4096), help="Target size; images are resized by --resize.")
+@click.option("--channels", type=click.Choice(["1", "3"]), help="Convert images to 1 (gray) or 3 (RGB) channels.")
+@click.option("--resize", type=click.Choice(RESIZE_POLICIES), help="Resize policy. [default: center-crop]")
+@click.option("--skip-bad", is_flag=True, default=None, help="Skip unreadable images with a warning.")
+@click.option("--max-images", type=click.IntRange(1), help="Use only the first N images.")
+@click.option("--cond/--no-cond", default=None, help="Class-conditional training (needs labels).")
+@click.option("--xflip/--no-xflip", default=None, help="Random horizontal flips of real images.")
+@click.option("--z-dim", type=click.IntRange(1), help="Latent size. [default: 100]")
+@click.option("--g-kwargs", callback=_json_dict, help='Generator options as JSON, e.g. \'{"width": 32}\'.')
+@click.option("--d-kwargs", callback=_json_dict, help="Discriminator options as JSON.")
+@click.option("--loss", help="Loss name (default: the family's; minimax, non-saturating, hinge, wgan-gp, ...).")
+@click.option("--loss-kwargs", callback=_json_dict, help="Loss options as JSON.")
+@click.option("--d-steps", type=click.IntRange(1), help="Discriminator steps per generator step (Goodfellow's k).")
+@click.option("--batch", type=click.IntRange(1), help="Global batch size. [default: 64]")
+@click.option("--batch-gpu", type=click.IntRange(1), help="Per-device micro-batch (gradient accumulation).")
+@click.option("--lr-g", type=click.FloatRange(0, min_open=True), help="Generator learning rate. [default: 2e-4]")
+@click.option("--lr-d", type=click.FloatRange(0, min_open=True), help="Discriminator learning rate. [default: 2e-4]")
+@click.option("--betas", type=(float, float), help="Adam betas. [default: 0.5 0.999]")
+@click.option("--ema-kimg", type=click.FloatRange(0), help="Half-life of the G EMA in kimg (0 = off).")
+@click.option("--kimg", type=click.FloatRange(0, min_open=True), help="Training length in thousands of images.")
+@click.option("--outdir", type=click.Path(file_okay=False), help="Where run directories go. [default: runs]")
+@click.option("--grid-kimg", type=click.FloatRange(0, min_open=True), help="Sample grid every N kimg.")
+@click.option("--snapshot-kimg", type=click.FloatRange(0, min_open=True), help="Checkpoint every N kimg.")
+@click.option("--metrics", callback=_csv, help="Metrics during training, e.g. fid,modes.")
+@click.option("--metrics-every", type=click.FloatRange(0, min_open=True), help="Evaluate metrics every N kimg.")
+@click.option("--metrics-n", type=click.IntRange(1), help="Generated samples per metric evaluation.")
+@click.option("--stop-when", help='Stopping rule, e.g. "fid<12".')
+@click.option("--patience", type=click.IntRange(1), help="Stop after N evaluations without improvement.")
+@click.option("--seed", type=int, help="Random seed. [default: 0]")
+@click.option("--device", type=click.Choice(DEVICES), help="Device. [default: auto]")
+@click.option("--precision", type=click.Choice(PRECISIONS), help="bf16 autocast on CUDA. [default: fp32]")
+@click.option("--channels-last", is_flag=True, default=None, help="channels_last memory format.")
+@click.option("--compile", is_flag=True, default=None, help="torch.compile the networks.")
+@click.option("--threads", type=click.IntRange(1), help="CPU threads (torch.set_num_threads).")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="Base config (JSON).")
+@click.option("--resume", type=click.Path(exists=True), help="Continue a run (its directory or a checkpoint).")
+@click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(config_file: str | None, resume: str | None, dry_run: bool, quiet: bool, skip_bad: bool | None,
+          **options: Any) -> None:
+    """Train a GAN. With no options: DCGAN on the built-in digits, on the CPU, in a few minutes.
+
+    \b
+    Examples:
+      ganforge train
+      ganforge train --data ./my_photos --resolution 64 --channels 3 --kimg 500
+      ganforge train --model gan --loss minimax --d-steps 2
+      ganforge train --resume runs/00000-dcgan-digits --kimg 120
+      torchrun --nproc_per_node 2 -m ganforge train --device cpu
+    """
+    given = {_FIELDS[k]: v for k, v in options.items() if v is not None}
+    if "channels" in given:
+        given["channels"] = int(given["channels"])
+    if skip_bad:
+        given["on_error"] = "skip"
+    cfg = resolve_config(given, config_file, resume)
+    if dry_run:
+        click.echo(json.dumps(cfg.to_dict(), indent=2))
+        return
+    from ganforge.train.loop import Trainer
+
+    trainer = Trainer(cfg, resume=resume, progress=not quiet)
+    try:
+        run = trainer.run()
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    if trainer.dist.is_main:
+        click.echo(f"done: {run}")
+
+
+def resolve_config(given: dict[str, Any], config_file: str | None, resume: str | None) -> TrainConfig:
+    """Layering: TrainConfig defaults < family defaults < --config file < resumed run's config < options given."""
+    from ganforge.models import get_family
+
+    base: dict[str, Any] = {}
+    if config_file:
+        base = json.loads(Path(config_file).read_text())
+        base = base.get("train", base)
+    if resume:
+        from ganforge.checkpoint import read_config, resolve_checkpoint
+
+        saved = read_config(resolve_checkpoint(resume))["train"]
+        changed = {k for k, v in given.items() if k not in ("kimg", "device", "threads") and saved.get(k) != v}
+        if changed:
+            raise click.UsageError(f"--resume keeps the run's config; only --kimg/--device/--threads may change "
+                                   f"(got {', '.join(sorted(changed))})")
+        base = saved
+    model = given.get("model", base.get("model", "dcgan"))
+    merged = {**get_family(model).train_defaults, **base, **given} if not resume else {**base, **given}
+    return TrainConfig.from_dict(merged)
+
+
+COMMANDS = [train]

@@ -1,0 +1,76 @@
+"""Data sources: where each phase's batch comes from. The default serves one image dataset plus latents."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+
+from ganforge.data import BatchSampler, GanDataset
+from ganforge.losses import Batch
+
+
+class DataSource(Protocol):
+    """Yields ``losses.Batch`` objects; its state makes resumed runs see exactly the batches they would have seen."""
+
+    def next(self) -> Batch: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class ImageSource:
+    """Real images (this rank's share of each global batch), latents ``z ~ N(0, I)`` and, when conditional, labels.
+
+    Generator labels are drawn from the dataset's class frequencies so G sees classes as often as D does.
+    All randomness comes from one ``torch.Generator`` whose state is saved, seeded by ``seed`` and the rank.
+    """
+
+    def __init__(
+        self,
+        dataset: GanDataset,
+        batch_size: int,
+        z_dim: int,
+        cond: bool,
+        xflip: bool,
+        seed: int,
+        device: torch.device,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.dataset, self.z_dim, self.cond, self.xflip, self.device = dataset, z_dim, cond, xflip, device
+        self.sampler = BatchSampler(len(dataset), batch_size, seed=seed, rank=rank, world_size=world_size)
+        self.gen = torch.Generator().manual_seed(seed * 7919 + 1 + rank)
+        self.per_rank = batch_size // world_size
+        if cond and dataset.labels is None:
+            raise ValueError(f"conditional training needs labels, and dataset {dataset.name!r} has none")
+
+    @property
+    def c_dim(self) -> int:
+        return self.dataset.num_classes if self.cond else 0
+
+    def next(self) -> Batch:
+        idx = self.sampler.next()
+        flip = torch.rand(len(idx), generator=self.gen) < 0.5 if self.xflip else None
+        real = self.dataset.batch(idx, flip)
+        z = torch.randn(self.per_rank, self.z_dim, generator=self.gen)
+        real_c = gen_c = None
+        if self.cond:
+            real_c = self.dataset.onehot(idx)
+            gen_idx = torch.randint(len(self.dataset), (self.per_rank,), generator=self.gen)
+            gen_c = self.dataset.onehot(gen_idx)
+        d = self.device
+        return Batch(
+            real=real.to(d, non_blocking=True),
+            real_c=None if real_c is None else real_c.to(d),
+            z=z.to(d),
+            gen_c=None if gen_c is None else gen_c.to(d),
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sampler": self.sampler.state_dict(), "gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sampler.load_state_dict(state["sampler"])
+        self.gen.set_state(state["gen"])

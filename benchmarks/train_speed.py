@@ -1,0 +1,56 @@
+"""Training throughput of a configuration: prints one JSON line with img/s (after warm-up), steps and peak memory.
+
+    python benchmarks/train_speed.py                       # the default `ganforge train` config (DCGAN, digits)
+    python benchmarks/train_speed.py --model gan --kimg 5  # another family
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import tempfile
+import time
+
+import torch
+
+from ganforge.train.config import TrainConfig
+from ganforge.train.loop import Trainer
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="dcgan")
+    ap.add_argument("--data", default="digits")
+    ap.add_argument("--kimg", type=float, default=6.4)
+    ap.add_argument("--warmup-steps", type=int, default=10)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = TrainConfig(model=args.model, data=args.data, device=args.device, outdir=tmp, kimg=1e9)
+        t = Trainer(cfg, progress=False)
+        for _ in range(args.warmup_steps):
+            t.train_step()
+        if t.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        n0, s0, t0 = t.nimg, t.step, time.perf_counter()
+        while t.nimg - n0 < args.kimg * 1000:
+            t.train_step()
+        if t.device.type == "cuda":
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+    rec = {
+        "benchmark": "train_speed", "model": args.model, "data": args.data, "batch": cfg.batch,
+        "img_per_s": round((t.nimg - n0) / dt, 1), "steps_per_s": round((t.step - s0) / dt, 2),
+        "device": str(t.device), "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    if t.device.type == "cuda":
+        rec["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    print(json.dumps(rec))
+
+
+if __name__ == "__main__":
+    main()

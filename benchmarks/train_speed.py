@@ -1,7 +1,7 @@
 """Training throughput of a configuration: prints one JSON line with img/s (after warm-up), steps and peak memory.
 
-    python benchmarks/train_speed.py                       # the default `ganforge train` config (DCGAN, digits)
-    python benchmarks/train_speed.py --model gan --kimg 5  # another family
+python benchmarks/train_speed.py                       # the default `ganforge train` config (DCGAN, digits)
+python benchmarks/train_speed.py --model gan --kimg 5  # another family
 """
 
 from __future__ import annotations
@@ -42,9 +42,15 @@ def main() -> None:
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0
     rec = {
-        "benchmark": "train_speed", "model": args.model, "data": args.data, "batch": cfg.batch,
-        "img_per_s": round((t.nimg - n0) / dt, 1), "steps_per_s": round((t.step - s0) / dt, 2),
-        "device": str(t.device), "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
+        "benchmark": "train_speed",
+        "model": args.model,
+        "data": args.data,
+        "batch": cfg.batch,
+        "img_per_s": round((t.nimg - n0) / dt, 1),
+        "steps_per_s": round((t.step - s0) / dt, 2),
+        "device": str(t.device),
+        "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     if t.device.type == "cuda":

@@ -74,7 +74,12 @@ def save_checkpoint(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    meta = {"format": FORMAT, "version": VERSION, **config, "networks": {k: network_entry(v) for k, v in networks.items()}}
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        **config,
+        "networks": {k: network_entry(v) for k, v in networks.items()},
+    }
     for name, net in networks.items():
         tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in net.state_dict().items()}
         save_file(tensors, str(tmp / f"{name}.safetensors"))
@@ -116,7 +121,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{cfg_path}: not a ganforge checkpoint (format={meta.get('format')!r})")
     if meta.get("version", 0) > VERSION:
-        raise CheckpointError(f"{cfg_path}: checkpoint version {meta['version']} is newer than this ganforge ({VERSION})")
+        raise CheckpointError(
+            f"{cfg_path}: checkpoint version {meta['version']} is newer than this ganforge ({VERSION})"
+        )
     return meta
 
 

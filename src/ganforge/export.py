@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,8 +42,14 @@ def export_onnx(G: nn.Module, path: Path, opset: int = 17) -> Path:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with torch.no_grad():
         torch.onnx.export(
-            wrapper, args, str(tmp), input_names=names, output_names=["images"], opset_version=opset,
-            dynamic_axes={**{k: {0: "batch"} for k in names}, "images": {0: "batch"}}, dynamo=False,
+            wrapper,
+            args,
+            str(tmp),
+            input_names=names,
+            output_names=["images"],
+            opset_version=opset,
+            dynamic_axes={**{k: {0: "batch"} for k in names}, "images": {0: "batch"}},
+            dynamo=False,
         )
     os.replace(tmp, path)
     return path
@@ -61,3 +68,11 @@ def check_onnx(G: nn.Module, path: Path, n: int = 3) -> float:
     with torch.no_grad():
         ref = _Wrapper(G.eval().cpu())(*args).numpy()
     return float(np.abs(out - ref).max())
+
+
+def export_slim(G: nn.Module, meta: dict[str, Any], out: Path, source: str) -> Path:
+    """An inference-only checkpoint: the sampling generator saved as ``G_ema`` plus provenance, no training state."""
+    from ganforge.checkpoint import save_checkpoint
+
+    keep = {k: meta[k] for k in ("kind", "family", "loss", "train", "dataset", "nimg", "step") if k in meta}
+    return save_checkpoint(out, {"G_ema": G}, keep | {"exported_from": source})

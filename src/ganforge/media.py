@@ -73,12 +73,18 @@ def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float = 24.
         raise ValueError(f"{path}: unsupported video format; use one of {', '.join(VIDEO_SUFFIXES)}")
     iio = _imageio()
     path.parent.mkdir(parents=True, exist_ok=True)
-    kwargs = {"duration": 1000.0 / fps, "loop": 0} if path.suffix.lower() == ".gif" else {
-        "fps": fps, "codec": "libx264", "macro_block_size": 1, "quality": 8}
+    kwargs = (
+        {"duration": 1000.0 / fps, "loop": 0}
+        if path.suffix.lower() == ".gif"
+        else {"fps": fps, "codec": "libx264", "macro_block_size": 1, "quality": 8}
+    )
     with iio.get_writer(path, **kwargs) as writer:
         for frame in frames:
-            writer.append_data(frame[:, :, 0] if frame.shape[2] == 1 and path.suffix.lower() == ".gif" else
-                               (np.repeat(frame, 3, axis=2) if frame.shape[2] == 1 else frame))
+            writer.append_data(
+                frame[:, :, 0]
+                if frame.shape[2] == 1 and path.suffix.lower() == ".gif"
+                else (np.repeat(frame, 3, axis=2) if frame.shape[2] == 1 else frame)
+            )
     return path
 
 

@@ -85,8 +85,11 @@ def parse_seeds(text: str) -> list[int]:
             continue
         try:
             if "-" in part[1:]:
-                a, b = part.split("-", 1) if not part.startswith("-") else ("-" + part[1:].split("-", 1)[0],
-                                                                             part[1:].split("-", 1)[1])
+                a, b = (
+                    part.split("-", 1)
+                    if not part.startswith("-")
+                    else ("-" + part[1:].split("-", 1)[0], part[1:].split("-", 1)[1])
+                )
                 seeds += list(range(int(a), int(b) + 1))
             else:
                 seeds.append(int(part))

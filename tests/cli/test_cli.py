@@ -14,8 +14,21 @@ from PIL import Image
 from ganforge.checkpoint import list_checkpoints
 from ganforge.cli.main import cli
 
-TINY = ["--max-images", "128", "--batch", "16", "--g-kwargs", '{"width": 8}', "--d-kwargs", '{"width": 8}',
-        "--z-dim", "8", "--quiet", "--threads", "1"]
+TINY = [
+    "--max-images",
+    "128",
+    "--batch",
+    "16",
+    "--g-kwargs",
+    '{"width": 8}',
+    "--d-kwargs",
+    '{"width": 8}',
+    "--z-dim",
+    "8",
+    "--quiet",
+    "--threads",
+    "1",
+]
 
 
 def run(*args: str):
@@ -94,8 +107,9 @@ def test_packaged_digits_sample_offline(tmp_path):
 
 def test_bad_data_is_one_clear_line(tmp_path):
     (tmp_path / "empty").mkdir()
-    proc = subprocess.run([sys.executable, "-m", "ganforge", "train", "--data", str(tmp_path / "empty")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ganforge", "train", "--data", str(tmp_path / "empty")], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and "no image files found" in proc.stderr
     assert "Traceback" not in proc.stderr

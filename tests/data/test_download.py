@@ -56,6 +56,8 @@ def test_mnist_offline_without_files(tmp_path, monkeypatch):
     monkeypatch.delenv("GANFORGE_DATA", raising=False)
     import ganforge.data.builtin as b
 
-    offline = {k: type(v)(v.filename, v.checksum, ("http://127.0.0.1:9/" + v.filename,)) for k, v in b.MNIST_FILES.items()}
+    offline = {
+        k: type(v)(v.filename, v.checksum, ("http://127.0.0.1:9/" + v.filename,)) for k, v in b.MNIST_FILES.items()
+    }
     with pytest.raises(DataError, match=r"(?s)train-images-idx3-ubyte.gz.*--data-dir"):
         b._idx_loader(offline, "mnist", "train")(None)

@@ -62,9 +62,31 @@ def test_two_process_gloo_identical_weights(tmp_path):
 def test_cli_under_torchrun(tmp_path):
     """`torchrun -m ganforge train` is the documented entry point."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = _torchrun() + ["--standalone", "--nproc_per_node", "2", "-m", "ganforge", "train", "--device", "cpu",
-                         "--max-images", "128", "--batch", "16", "--kimg", "0.032", "--g-kwargs", '{"width": 8}',
-                         "--d-kwargs", '{"width": 8}', "--outdir", str(tmp_path), "--quiet", "--threads", "1"]
+    cmd = _torchrun() + [
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "ganforge",
+        "train",
+        "--device",
+        "cpu",
+        "--max-images",
+        "128",
+        "--batch",
+        "16",
+        "--kimg",
+        "0.032",
+        "--g-kwargs",
+        '{"width": 8}',
+        "--d-kwargs",
+        '{"width": 8}',
+        "--outdir",
+        str(tmp_path),
+        "--quiet",
+        "--threads",
+        "1",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = list(tmp_path.iterdir())

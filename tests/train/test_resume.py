@@ -13,9 +13,22 @@ from ganforge.train.loop import Trainer
 
 def tiny(tmp_path, **kw) -> TrainConfig:
     base = dict(
-        model="dcgan", data="digits", max_images=256, z_dim=8, g_kwargs={"width": 8}, d_kwargs={"width": 8},
-        batch=16, kimg=0.128, grid_kimg=0.064, snapshot_kimg=0.064, grid_size=4, log_every=2, outdir=str(tmp_path),
-        ema_kimg=0.05, xflip=True, threads=1,
+        model="dcgan",
+        data="digits",
+        max_images=256,
+        z_dim=8,
+        g_kwargs={"width": 8},
+        d_kwargs={"width": 8},
+        batch=16,
+        kimg=0.128,
+        grid_kimg=0.064,
+        snapshot_kimg=0.064,
+        grid_size=4,
+        log_every=2,
+        outdir=str(tmp_path),
+        ema_kimg=0.05,
+        xflip=True,
+        threads=1,
     )
     base.update(kw)
     return TrainConfig(**base)

@@ -23,8 +23,10 @@ def datasets() -> None:
     for name in dataset_names():
         d = DATASETS.get(name)
         where = "download or --data-dir" if d.needs_download else "offline"
-        click.echo(f"{name:15s} {d.resolution}x{d.resolution}x{d.channels}  {d.num_classes:5d} classes  [{where}]  "
-                   f"{d.description}")
+        click.echo(
+            f"{name:15s} {d.resolution}x{d.resolution}x{d.channels}  {d.num_classes:5d} classes  [{where}]  "
+            f"{d.description}"
+        )
 
 
 @click.command()
@@ -55,8 +57,10 @@ def info(path: str) -> None:
             click.echo(f"dataset: {json.dumps(meta['dataset'])}")
         nets = load_networks(ckpt)
         for name, net in nets.items():
-            click.echo(f"  {name}: {meta['networks'][name]['class']}  {count_parameters(net):,} parameters  "
-                       f"{json.dumps(meta['networks'][name]['config'])}")
+            click.echo(
+                f"  {name}: {meta['networks'][name]['class']}  {count_parameters(net):,} parameters  "
+                f"{json.dumps(meta['networks'][name]['config'])}"
+            )
         click.echo(f"training state: {'yes (resumable)' if (ckpt / 'state.pt').is_file() else 'no'}")
         return
     from ganforge.data import dataset_names, load_dataset
@@ -67,7 +71,9 @@ def info(path: str) -> None:
     click.echo(f"dataset: {ds.name}")
     click.echo(f"  samples: {len(ds)}  shape: {ds.channels}x{ds.resolution}x{ds.resolution}  dtype: {ds.data.dtype}")
     counts = ds.class_counts()
-    click.echo(f"  labels: {ds.num_classes} classes, counts {counts.tolist()}" if counts is not None else "  labels: none")
+    click.echo(
+        f"  labels: {ds.num_classes} classes, counts {counts.tolist()}" if counts is not None else "  labels: none"
+    )
 
 
 COMMANDS = [datasets, info]

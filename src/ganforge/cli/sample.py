@@ -18,12 +18,25 @@ from ganforge.sampling import generate, load_generator, parse_seeds
 @click.option("--seeds", help="Explicit seeds, e.g. 0-7,42 (overrides --n/--seed).")
 @click.option("--class", "klass", type=click.IntRange(0), help="Class for conditional models.")
 @click.option("--trunc", "psi", type=float, default=1.0, help="Truncation psi (style-based models).")
-@click.option("--out", type=click.Path(), default="samples.png",
-              help="A .png/.jpg grid, or a folder (one PNG per image, named by seed).")
+@click.option(
+    "--out",
+    type=click.Path(),
+    default="samples.png",
+    help="A .png/.jpg grid, or a folder (one PNG per image, named by seed).",
+)
 @click.option("--nrow", type=click.IntRange(1), help="Images per grid row (default: square).")
 @click.option("--device", default="cpu", help="cpu, cuda, mps.")
-def sample(model: str, n: int, seed: int, seeds: str | None, klass: int | None, psi: float, out: str,
-           nrow: int | None, device: str) -> None:
+def sample(
+    model: str,
+    n: int,
+    seed: int,
+    seeds: str | None,
+    klass: int | None,
+    psi: float,
+    out: str,
+    nrow: int | None,
+    device: str,
+) -> None:
     """Generate images from a run, checkpoint, or a packaged model (`digits`).
 
     \b
@@ -52,24 +65,40 @@ def sample(model: str, n: int, seed: int, seeds: str | None, klass: int | None, 
 
 @click.command(context_settings={"show_default": True})
 @click.argument("model", metavar="RUN_OR_CKPT")
-@click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False), required=True, help="Output .onnx file.")
+@click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False), help="Write the generator as ONNX.")
 @click.option("--opset", type=click.IntRange(9), default=17, help="ONNX opset.")
-@click.option("--check/--no-check", default=True, help="Run the file with onnxruntime and compare with PyTorch.")
-def export(model: str, onnx_path: str, opset: int, check: bool) -> None:
-    """Export the generator to ONNX (inputs z [N, z_dim] (and c [N, c_dim]); output images in [-1, 1]).
+@click.option("--check/--no-check", default=True, help="Run the ONNX file with onnxruntime and compare with PyTorch.")
+@click.option(
+    "--slim",
+    "slim_dir",
+    type=click.Path(file_okay=False),
+    help="Write an inference-only checkpoint folder (the sampling generator, no D or training state).",
+)
+def export(model: str, onnx_path: str | None, opset: int, check: bool, slim_dir: str | None) -> None:
+    """Export the generator: to ONNX (inputs z [N, z_dim] (and c [N, c_dim]); output images in [-1, 1]) and/or as a
+    slim safetensors checkpoint for sharing.
 
     \b
-    Example:
+    Examples:
       ganforge export runs/00000-dcgan-digits --onnx G.onnx
+      ganforge export runs/00000-dcgan-digits --slim digits-generator/
     """
-    from ganforge.export import check_onnx, export_onnx
+    if not onnx_path and not slim_dir:
+        raise click.UsageError("nothing to do: give --onnx FILE and/or --slim DIR")
+    G, meta = load_generator(model)
+    if slim_dir:
+        from ganforge.checkpoint import resolve_checkpoint
+        from ganforge.export import export_slim
 
-    G, _ = load_generator(model)
-    path = export_onnx(G, Path(onnx_path), opset=opset)
-    click.echo(f"wrote {path}")
-    if check:
-        err = check_onnx(G, path)
-        click.echo(f"onnxruntime vs PyTorch: max abs difference {err:.2e}")
+        click.echo(f"wrote {export_slim(G, meta, Path(slim_dir), str(resolve_checkpoint(model)))}")
+    if onnx_path:
+        from ganforge.export import check_onnx, export_onnx
+
+        path = export_onnx(G, Path(onnx_path), opset=opset)
+        click.echo(f"wrote {path}")
+        if check:
+            err = check_onnx(G, path)
+            click.echo(f"onnxruntime vs PyTorch: max abs difference {err:.2e}")
 
 
 COMMANDS = [sample, export]

@@ -30,14 +30,43 @@ def _csv(ctx: click.Context, param: click.Parameter, value: str | None) -> list[
 
 # option name -> TrainConfig field (all default to None = "not given", so family defaults and --config apply)
 _FIELDS = {
-    "model": "model", "data": "data", "data_dir": "data_dir", "domain_b": "domain_b", "resolution": "resolution",
-    "channels": "channels", "resize": "resize", "max_images": "max_images", "cond": "cond", "xflip": "xflip",
-    "z_dim": "z_dim", "g_kwargs": "g_kwargs", "d_kwargs": "d_kwargs", "loss": "loss", "loss_kwargs": "loss_kwargs",
-    "d_steps": "d_steps", "batch": "batch", "batch_gpu": "batch_gpu", "lr_g": "lr_g", "lr_d": "lr_d",
-    "betas": "betas", "ema_kimg": "ema_kimg", "kimg": "kimg", "outdir": "outdir", "grid_kimg": "grid_kimg",
-    "snapshot_kimg": "snapshot_kimg", "metrics": "metrics", "metrics_every": "metrics_every_kimg",
-    "metrics_n": "metrics_n", "stop_when": "stop_when", "patience": "patience", "seed": "seed", "device": "device",
-    "precision": "precision", "channels_last": "channels_last", "compile": "compile", "threads": "threads",
+    "model": "model",
+    "data": "data",
+    "data_dir": "data_dir",
+    "domain_b": "domain_b",
+    "resolution": "resolution",
+    "channels": "channels",
+    "resize": "resize",
+    "max_images": "max_images",
+    "cond": "cond",
+    "xflip": "xflip",
+    "z_dim": "z_dim",
+    "g_kwargs": "g_kwargs",
+    "d_kwargs": "d_kwargs",
+    "loss": "loss",
+    "loss_kwargs": "loss_kwargs",
+    "d_steps": "d_steps",
+    "batch": "batch",
+    "batch_gpu": "batch_gpu",
+    "lr_g": "lr_g",
+    "lr_d": "lr_d",
+    "betas": "betas",
+    "ema_kimg": "ema_kimg",
+    "kimg": "kimg",
+    "outdir": "outdir",
+    "grid_kimg": "grid_kimg",
+    "snapshot_kimg": "snapshot_kimg",
+    "metrics": "metrics",
+    "metrics_every": "metrics_every_kimg",
+    "metrics_n": "metrics_n",
+    "stop_when": "stop_when",
+    "patience": "patience",
+    "seed": "seed",
+    "device": "device",
+    "precision": "precision",
+    "channels_last": "channels_last",
+    "compile": "compile",
+    "threads": "threads",
 }
 
 
@@ -49,8 +78,13 @@ def _model_choices() -> list[str]:
 
 @click.command(context_settings={"show_default": True})
 @click.option("--model", type=click.Choice(_model_choices()), help="Model family. [default: dcgan]")
-@click.option("--data", "--domain-a", "data", metavar="NAME|PATH",
-              help="Built-in dataset (see `ganforge datasets`) or a folder/zip/npz/IDX path. [default: digits]")
+@click.option(
+    "--data",
+    "--domain-a",
+    "data",
+    metavar="NAME|PATH",
+    help="Built-in dataset (see `ganforge datasets`) or a folder/zip/npz/IDX path. [default: digits]",
+)
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder holding a built-in dataset's files.")
 @click.option("--domain-b", metavar="NAME|PATH", help="Second domain for translation models (--model unit).")
 @click.option("--resolution", type=click.IntRange(1, 4096), help="Target size; images are resized by --resize.")
@@ -61,7 +95,7 @@ def _model_choices() -> list[str]:
 @click.option("--cond/--no-cond", default=None, help="Class-conditional training (needs labels).")
 @click.option("--xflip/--no-xflip", default=None, help="Random horizontal flips of real images.")
 @click.option("--z-dim", type=click.IntRange(1), help="Latent size. [default: 100]")
-@click.option("--g-kwargs", callback=_json_dict, help='Generator options as JSON, e.g. \'{"width": 32}\'.')
+@click.option("--g-kwargs", callback=_json_dict, help="Generator options as JSON, e.g. '{\"width\": 32}'.")
 @click.option("--d-kwargs", callback=_json_dict, help="Discriminator options as JSON.")
 @click.option("--loss", help="Loss name (default: the family's; minimax, non-saturating, hinge, wgan-gp, ...).")
 @click.option("--loss-kwargs", callback=_json_dict, help="Loss options as JSON.")
@@ -91,8 +125,9 @@ def _model_choices() -> list[str]:
 @click.option("--resume", type=click.Path(exists=True), help="Continue a run (its directory or a checkpoint).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(config_file: str | None, resume: str | None, dry_run: bool, quiet: bool, skip_bad: bool | None,
-          **options: Any) -> None:
+def train(
+    config_file: str | None, resume: str | None, dry_run: bool, quiet: bool, skip_bad: bool | None, **options: Any
+) -> None:
     """Train a GAN. With no options: DCGAN on the built-in digits, on the CPU, in a few minutes.
 
     \b
@@ -137,8 +172,10 @@ def resolve_config(given: dict[str, Any], config_file: str | None, resume: str |
         saved = read_config(resolve_checkpoint(resume))["train"]
         changed = {k for k, v in given.items() if k not in ("kimg", "device", "threads") and saved.get(k) != v}
         if changed:
-            raise click.UsageError(f"--resume keeps the run's config; only --kimg/--device/--threads may change "
-                                   f"(got {', '.join(sorted(changed))})")
+            raise click.UsageError(
+                f"--resume keeps the run's config; only --kimg/--device/--threads may change "
+                f"(got {', '.join(sorted(changed))})"
+            )
         base = saved
     model = given.get("model", base.get("model", "dcgan"))
     merged = {**get_family(model).train_defaults, **base, **given} if not resume else {**base, **given}

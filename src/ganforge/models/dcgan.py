@@ -130,6 +130,7 @@ register_family(
         discriminator=DCGANDiscriminator,
         default_loss="non-saturating",
         description="Radford et al. 2016 DCGAN (resolution s*2^n, 3<=s<=7: 28, 32, 64, 128, ...)",
-        train_defaults={"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999)},
+        # Adam(2e-4, 0.5) as in the paper; batch 32 gives more steps per CPU-second (digits in ~2 minutes on 2 cores).
+        train_defaults={"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "batch": 32, "ema_kimg": 1.0},
     )
 )

@@ -38,14 +38,14 @@ class TrainConfig:
     loss: str | None = None  # None: the family's default
     loss_kwargs: dict[str, Any] = field(default_factory=dict)
     d_steps: int = 1
-    batch: int = 64
+    batch: int = 32
     batch_gpu: int | None = None  # per-device micro-batch for gradient accumulation
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
-    ema_kimg: float = 0.0  # half-life of the G EMA in thousands of images; 0 disables G_ema
+    ema_kimg: float = 1.0  # half-life of the G EMA in thousands of images; 0 disables G_ema
     ema_rampup: float | None = None
-    kimg: float = 60.0  # training length in thousands of real images shown to D
+    kimg: float = 100.0  # training length in thousands of real images shown to D
     # what to write
     outdir: str = "runs"
     grid_kimg: float = 4.0
@@ -75,12 +75,17 @@ class TrainConfig:
                 raise ValueError(msg)
 
         need(self.batch >= 1, f"batch must be >= 1, got {self.batch}")
-        need(self.batch_gpu is None or (1 <= self.batch_gpu <= self.batch and self.batch % self.batch_gpu == 0),
-             f"batch_gpu must divide batch ({self.batch}), got {self.batch_gpu}")
+        need(
+            self.batch_gpu is None or (1 <= self.batch_gpu <= self.batch and self.batch % self.batch_gpu == 0),
+            f"batch_gpu must divide batch ({self.batch}), got {self.batch_gpu}",
+        )
         need(self.d_steps >= 1, f"d_steps must be >= 1, got {self.d_steps}")
         need(self.lr_g > 0 and self.lr_d > 0, f"learning rates must be > 0, got lr_g={self.lr_g}, lr_d={self.lr_d}")
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
-        need(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), f"betas must be two values in [0, 1), got {self.betas}")
+        need(
+            len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+            f"betas must be two values in [0, 1), got {self.betas}",
+        )
         need(self.kimg > 0, f"kimg must be > 0, got {self.kimg}")
         need(self.grid_kimg > 0 and self.snapshot_kimg > 0, "grid_kimg and snapshot_kimg must be > 0")
         need(self.ema_kimg >= 0, f"ema_kimg must be >= 0, got {self.ema_kimg}")

@@ -106,7 +106,7 @@ class Trainer:
             net.to(self.device)
             if cfg.channels_last:
                 net.to(memory_format=torch.channels_last)
-        for name, net in self.nets.items():
+        for net in self.nets.values():
             ddp.broadcast_module(net, self.dist)
         loss_kwargs = dict(cfg.loss_kwargs)
         if cfg.d_steps != 1:
@@ -117,8 +117,17 @@ class Trainer:
         self.source = (
             self.family.make_source(cfg, self.dataset, self.device, self.dist.rank, self.dist.world_size)
             if self.family.make_source
-            else ImageSource(self.dataset, cfg.batch, self._z_dim(), cfg.cond, cfg.xflip, cfg.seed, self.device,
-                             self.dist.rank, self.dist.world_size)
+            else ImageSource(
+                self.dataset,
+                cfg.batch,
+                self._z_dim(),
+                cfg.cond,
+                cfg.xflip,
+                cfg.seed,
+                self.device,
+                self.dist.rank,
+                self.dist.world_size,
+            )
         )
         self.schedule = self.family.make_schedule(cfg, self.dataset) if self.family.make_schedule else None
         self.step, self.nimg, self.rollbacks = 0, 0, 0
@@ -166,8 +175,13 @@ class Trainer:
         from ganforge.train.monitor import MetricMonitor
 
         return MetricMonitor(
-            self.cfg.metrics, self.cfg.metrics_every_kimg, self.cfg.metrics_n, self.cfg.stop_when, self.cfg.patience,
-            self.dataset, self.device,
+            self.cfg.metrics,
+            self.cfg.metrics_every_kimg,
+            self.cfg.metrics_n,
+            self.cfg.stop_when,
+            self.cfg.patience,
+            self.dataset,
+            self.device,
         )
 
     # ---------------------------------------------------------------- checkpoint state
@@ -217,7 +231,9 @@ class Trainer:
         ckpt = resolve_checkpoint(path)
         meta = read_config(ckpt)
         if meta.get("family") != self.cfg.model:
-            raise ValueError(f"{ckpt}: checkpoint is a {meta.get('family')!r} run, the config asks for {self.cfg.model!r}")
+            raise ValueError(
+                f"{ckpt}: checkpoint is a {meta.get('family')!r} run, the config asks for {self.cfg.model!r}"
+            )
         loaded = load_networks(ckpt, list(self.nets), device=self.device)
         for k, net in self.nets.items():
             net.load_state_dict(loaded[k].state_dict())
@@ -305,25 +321,36 @@ class Trainer:
         return self.nets.get("G_ema", self.nets["G"])
 
     @torch.no_grad()
-    def write_grid(self) -> Path | None:
-        """Fixed-noise sample grid (PNG + TensorBoard), with the global RNG left untouched."""
-        if not self.dist.is_main:
-            return None
-        G = self.generator_for_samples()
-        preview = getattr(self.family, "preview", None)
-        with torch.random.fork_rng(devices=[]):
+    def preview_images(self) -> torch.Tensor:
+        """The progress-grid images: the family's own preview, or G_ema/G on the fixed noise; global RNG untouched."""
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            if self.family.preview is not None:
+                return self.family.preview(self)
+            G = self.generator_for_samples()
             was_training = G.training
             G.eval()
-            imgs = torch.cat([G(self.fixed_z[i : i + 64], None if self.fixed_c is None else self.fixed_c[i : i + 64])
-                              for i in range(0, len(self.fixed_z), 64)])
+            imgs = torch.cat(
+                [
+                    G(self.fixed_z[i : i + 64], None if self.fixed_c is None else self.fixed_c[i : i + 64])
+                    for i in range(0, len(self.fixed_z), 64)
+                ]
+            )
             G.train(was_training)
+        if imgs.shape[-1] < self.dataset.resolution:  # growing models: show at the target size
+            imgs = nn.functional.interpolate(imgs, size=self.dataset.resolution, mode="nearest")
+        return imgs
+
+    def write_grid(self) -> Path | None:
+        """Write ``fakes<kimg>.png`` (and the TensorBoard image) from ``preview_images`` on rank 0."""
+        if not self.dist.is_main:
+            return None
+        imgs = self.preview_images()
         run = self._ensure_run_dir()
         if imgs.shape[1] not in (1, 3):
             return self._write_points(imgs, run)
         path = save_grid(imgs, run / f"fakes{self.nimg // 1000:06d}.png", nrow=int(math.sqrt(len(imgs))) or None)
         if self.tb:
             self.tb.image("samples/fixed_noise", imgs, self.nimg)
-        del preview
         return path
 
     def _write_points(self, samples: torch.Tensor, run: Path) -> Path | None:
@@ -335,8 +362,14 @@ class Trainer:
 
     def _log(self, stats: dict[str, float], t0: float, n0: int) -> None:
         elapsed = time.time() - t0
-        rec = {"step": self.step, "nimg": self.nimg, "kimg": self.nimg / 1000, "time": round(elapsed, 3),
-               "img_per_s": (self.nimg - n0) / max(elapsed, 1e-9), **stats}
+        rec = {
+            "step": self.step,
+            "nimg": self.nimg,
+            "kimg": self.nimg / 1000,
+            "time": round(elapsed, 3),
+            "img_per_s": (self.nimg - n0) / max(elapsed, 1e-9),
+            **stats,
+        }
         if self.dist.is_main:
             append_jsonl(self._ensure_run_dir() / "stats.jsonl", rec)
             if self.tb:
@@ -361,8 +394,15 @@ class Trainer:
         last_good = self._latest_state()
         next_grid = (self.nimg // int(cfg.grid_kimg * 1000) + 1) * int(cfg.grid_kimg * 1000)
         next_snap = (self.nimg // int(cfg.snapshot_kimg * 1000) + 1) * int(cfg.snapshot_kimg * 1000)
-        bar = tqdm(total=total, initial=self.nimg, unit="img", unit_scale=True, disable=not (main and self.progress),
-                   dynamic_ncols=True, smoothing=0.1)
+        bar = tqdm(
+            total=total,
+            initial=self.nimg,
+            unit="img",
+            unit_scale=True,
+            disable=not (main and self.progress),
+            dynamic_ncols=True,
+            smoothing=0.1,
+        )
         acc: dict[str, list[float]] = defaultdict(list)
         t0, n0 = time.time(), self.nimg
         stop_reason = None
@@ -382,8 +422,13 @@ class Trainer:
                     means = {k: sum(v) / len(v) for k, v in acc.items()}
                     acc.clear()
                     self._log(means, t0, n0)
-                    bar.set_postfix({k.split("/")[-1] if k.startswith("loss/") else k: f"{v:.3f}"
-                                     for k, v in means.items() if k.startswith(("loss/", "D/real", "D/fake"))})
+                    bar.set_postfix(
+                        {
+                            k.split("/")[-1] if k.startswith("loss/") else k: f"{v:.3f}"
+                            for k, v in means.items()
+                            if k.startswith(("loss/", "D/real", "D/fake"))
+                        }
+                    )
                 if self.nimg >= next_grid:
                     self.write_grid()
                     next_grid += int(cfg.grid_kimg * 1000)
@@ -417,11 +462,17 @@ class Trainer:
         if self.dist.is_main:
             run = self._ensure_run_dir()
             for name, value in results.items():
-                append_jsonl(run / f"metric-{name.split('/')[0]}.jsonl", {"nimg": self.nimg, "kimg": self.nimg / 1000,
-                                                                         name: value})
+                append_jsonl(
+                    run / f"metric-{name.split('/')[0]}.jsonl",
+                    {"nimg": self.nimg, "kimg": self.nimg / 1000, name: value},
+                )
                 if self.monitor.is_best(name):
-                    save_checkpoint(run / "checkpoints" / f"best-{name.replace('/', '_')}", self.nets,
-                                    self.checkpoint_config(), None)
+                    save_checkpoint(
+                        run / "checkpoints" / f"best-{name.replace('/', '_')}",
+                        self.nets,
+                        self.checkpoint_config(),
+                        None,
+                    )
             if self.tb:
                 self.tb.scalars({f"metrics/{k}": v for k, v in results.items()}, self.nimg)
         stop, why = self.monitor.should_stop()
@@ -464,8 +515,13 @@ def _split(batch: Batch, size: int | None) -> list[Batch]:
         return t[i : i + size] if isinstance(t, torch.Tensor) else t
 
     return [
-        Batch(part(batch.real, i), part(batch.real_c, i), part(batch.z, i), part(batch.gen_c, i),
-              {k: part(v, i) for k, v in batch.extra.items()})
+        Batch(
+            part(batch.real, i),
+            part(batch.real_c, i),
+            part(batch.z, i),
+            part(batch.gen_c, i),
+            {k: part(v, i) for k, v in batch.extra.items()},
+        )
         for i in range(0, n, size)
     ]
 

@@ -108,6 +108,10 @@ class Trainer:
                 net.to(memory_format=torch.channels_last)
         for net in self.nets.values():
             ddp.broadcast_module(net, self.dist)
+        if cfg.compile:  # in place: same module objects, same state_dict keys, so checkpoints are unaffected
+            for key in ("G", "D"):
+                if key in self.nets:
+                    self.nets[key].compile()
         loss_kwargs = dict(cfg.loss_kwargs)
         if cfg.d_steps != 1:
             loss_kwargs["d_steps"] = cfg.d_steps

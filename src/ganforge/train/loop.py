@@ -448,6 +448,8 @@ class Trainer:
             else:
                 self.save()
                 self.write_grid()
+            if acc:  # the last, partial logging interval
+                self._log({k: sum(v) / len(v) for k, v in acc.items()}, t0, n0)
         except KeyboardInterrupt:
             bar.close()
             path = self.save()

@@ -60,14 +60,11 @@ def generate(
     z = latents(seeds, z_dim)
     c = class_vectors(classes, len(seeds), c_dim)
     kwargs: dict[str, Any] = {}
-    if truncation_psi != 1.0 or noise_mode is not None:
-        if not getattr(G, "supports_truncation", False):
-            if truncation_psi != 1.0:
-                raise ValueError(f"{type(G).__name__} has no truncation trick; use a style-based model for --trunc")
-        else:
-            kwargs["truncation_psi"] = truncation_psi
-            if noise_mode is not None:
-                kwargs["noise_mode"] = noise_mode
+    if getattr(G, "supports_truncation", False):
+        # style-based: constant noise by default (as StyleGAN2-ADA's generate.py), so a seed is one picture
+        kwargs = {"truncation_psi": truncation_psi, "noise_mode": noise_mode or "const"}
+    elif truncation_psi != 1.0:
+        raise ValueError(f"{type(G).__name__} has no truncation trick; use a style-based model for --trunc")
     out = []
     for i in range(0, len(seeds), batch):
         zi = z[i : i + batch].to(device)

@@ -1,0 +1,78 @@
+"""Tiny runs and checkpoints of every kind the studio serves, made with ``save_checkpoint`` (seconds, no training)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganforge.checkpoint import save_checkpoint
+from ganforge.media import save_grid
+
+TRAIN_DIGITS = {"data": "digits", "data_dir": None, "resolution": None, "channels": None, "resize": "center-crop",
+                "max_images": 400}
+
+
+def _config(family: str, train: dict, kind: str = "gan") -> dict:
+    return {"kind": kind, "family": family, "train": train, "nimg": 8000, "step": 125}
+
+
+def make_generator_run(root: Path, name: str, G: torch.nn.Module, family: str, train: dict | None = None,
+                       frames: tuple[int, ...] = (0, 4, 8), metric: bool = True) -> Path:
+    """A run folder like the training loop writes: config.json, checkpoints/ckpt-*, fakes*.png, metric-fid.jsonl."""
+    run = root / name
+    run.mkdir(parents=True)
+    cfg = _config(family, train if train is not None else dict(TRAIN_DIGITS))
+    (run / "config.json").write_text(json.dumps(cfg))
+    save_checkpoint(run / "checkpoints" / "ckpt-000000008000", {"G": G}, cfg)
+    z = torch.randn(9, G.z_dim, generator=torch.Generator().manual_seed(1))
+    c = None
+    if getattr(G, "c_dim", 0):
+        c = torch.nn.functional.one_hot(torch.arange(9) % G.c_dim, G.c_dim).float()
+    for kimg in frames:
+        with torch.no_grad():
+            imgs = G(z, c) * (0.2 + kimg / 10)
+        save_grid(imgs.clamp(-1, 1), run / f"fakes{kimg:06d}.png", nrow=3)
+    if metric:
+        with open(run / "metric-fid.jsonl", "w") as f:
+            for kimg, v in ((4, 80.5), (8, 42.25)):
+                f.write(json.dumps({"nimg": kimg * 1000, "kimg": kimg, "fid_400": v}) + "\n")
+    return run
+
+
+@pytest.fixture(scope="session")
+def studio_runs(tmp_path_factory) -> dict[str, Path]:
+    """One run or checkpoint per kind: dcgan (digits data), conditional dcgan, stylegan, progan mid-growth, UNIT,
+    detector."""
+    from ganforge.detection.predict import save_detector
+    from ganforge.models.dcgan import DCGANGenerator
+    from ganforge.models.detector import Detector
+    from ganforge.models.progan import ProGANGenerator
+    from ganforge.models.stylegan import StyleGenerator
+    from ganforge.models.unit import UnitGenerator
+
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("studio-runs")
+    runs = {
+        "dcgan": make_generator_run(root, "00000-dcgan-digits", DCGANGenerator(z_dim=16, resolution=28, channels=1,
+                                                                              width=8), "dcgan"),
+        "cond": make_generator_run(root, "00001-dcgan-cond", DCGANGenerator(z_dim=16, c_dim=10, resolution=28,
+                                                                           channels=1, width=8), "dcgan",
+                                   train={**TRAIN_DIGITS, "cond": True}, frames=(), metric=False),
+        "style": make_generator_run(root, "00002-stylegan-digits", StyleGenerator(
+            z_dim=8, resolution=16, channels=1, w_dim=8, mapping_layers=2, channel_base=64, channel_max=8),
+            "stylegan", train={**TRAIN_DIGITS, "resolution": 16}, frames=(0,), metric=False),
+    }
+    pg = ProGANGenerator(z_dim=8, resolution=16, channels=1, fmap_base=32, fmap_max=8)
+    pg.set_stage(1, 0.5)  # 8x8 of a 16x16 model
+    runs["progan"] = make_generator_run(root, "00003-progan-digits", pg, "progan",
+                                        train={**TRAIN_DIGITS, "resolution": 16}, frames=(), metric=False)
+    unit = UnitGenerator(channels_a=1, channels_b=3, resolution=16, width=4, n_downsample=2, n_res=1)
+    unit_cfg = _config("unit", {**TRAIN_DIGITS, "resolution": 16, "domain_b": "colour-digits"})
+    runs["unit"] = save_checkpoint(root / "unit-ckpt", {"G": unit}, unit_cfg)
+    det = Detector(channels=1, crop=16, width=4, depth=2, spectrum_size=8, hidden=8)
+    det.set_temperature(1.5)
+    runs["detector"] = save_detector(root / "det", det, {"train": {}, "data": {}, "report": {}})
+    return runs

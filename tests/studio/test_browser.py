@@ -1,0 +1,160 @@
+"""The studio in a real browser: Playwright drives Debian's Chromium against a server this test starts.
+
+Loads the page, changes the seed and sees a new picture, answers three "Which one is real?" rounds, finds the three
+votes in the SQLite file, and saves a screenshot to ``docs/studio.png`` (shown in the README). Never downloads a
+browser: it skips, saying why, when ``/usr/bin/chromium`` or the ``playwright`` package is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOT = REPO / "docs" / "studio.png"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(page, js: str, arg=None, timeout: float = 60.0) -> None:
+    """Poll ``js`` (a function of ``arg``) with ``page.evaluate`` until it is truthy.
+
+    ``page.wait_for_function`` evaluates its predicate with ``eval`` inside the page, which the studio's Content
+    Security Policy forbids (as it should); ``page.evaluate`` goes through the DevTools protocol instead.
+    """
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(js, arg):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for: {js}")
+        time.sleep(0.1)
+
+
+def _packaged_digits() -> str | None:
+    from ganforge.checkpoint import CheckpointError, resolve_checkpoint
+
+    try:
+        return "digits" if (resolve_checkpoint("digits") / "config.json").is_file() else None
+    except CheckpointError:
+        return None
+
+
+@pytest.fixture
+def server(studio_runs, tmp_path):
+    """``ganforge studio`` in a subprocess on a free loopback port; yields (url, db file, first model's name)."""
+    pytest.importorskip("uvicorn")
+    first = _packaged_digits() or str(studio_runs["dcgan"])
+    db = tmp_path / "votes.sqlite"
+    port = _free_port()
+    log = open(tmp_path / "server.log", "w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ganforge", "studio", first, str(studio_runs["style"]), "--port", str(port),
+         "--db", f"sqlite:///{db}"],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"studio server exited with {proc.returncode}:\n{log.read()}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("studio server did not answer within 180 s")
+            time.sleep(0.5)
+        yield url, db, ("digits" if first == "digits" else "00000-dcgan-digits")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_page_in_chromium(server):
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} is absent (Debian's chromium package; CI installs it with apt-get)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    url, db, model = server
+    problems: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                    args=["--no-sandbox", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 860})
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(url)
+            assert page.input_value("#model") == model
+
+            # a sample grid appears, and a new seed gives a new picture
+            wait_until(page, "() => document.getElementById('sample-img').src.startsWith('data:image/png')")
+            before = page.get_attribute("#sample-img", "src")
+            page.fill("#seed-num", "17")
+            page.dispatch_event("#seed-num", "change")
+            wait_until(page, "(prev) => { const i = document.getElementById('sample-img');"
+                       " return i.dataset.seed === '17' && i.src !== prev; }", before)
+            assert page.text_content("#sample-status").startswith("seeds 17")
+
+            # three rounds of "Which one is real?"
+            tokens = []
+            for i in range(3):
+                wait_until(page, "(seen) => { const b = document.getElementById('real-left');"
+                           " const t = document.getElementById('real-pair').dataset.round;"
+                           " return !b.disabled && t && !seen.includes(t); }", tokens)
+                tokens.append(page.get_attribute("#real-pair", "data-round"))
+                page.click("#real-left" if i % 2 == 0 else "#real-right")
+                wait_until(page, "(n) => document.getElementById('real-count').textContent === String(n)",
+                           i + 1)
+            assert page.text_content("#real-status").split(",")[0] in ("Last round: right", "Last round: fooled")
+            wait_until(page, "() => document.querySelectorAll('#results-table tbody tr').length > 0")
+            row = page.locator("#results-table tbody tr").first.inner_text()
+            assert model in row and "\t3\t" in row
+
+            wait_until(page, "() => document.getElementById('real-pair').dataset.round !== ''"
+                       " && !document.getElementById('real-left').disabled")
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+            # a style-based model shows the truncation slider and the style-mixing card
+            assert page.is_hidden("#card-mix")
+            page.select_option("#model", "00002-stylegan-digits")
+            page.wait_for_selector("#card-mix", state="visible")
+            assert page.is_visible("#psi")
+            page.click("#mix-go")
+            wait_until(page, "() => document.getElementById('mix-img').src.startsWith('data:image/png')")
+        finally:
+            browser.close()
+    assert not problems, f"errors in the page's console: {problems}"
+
+    con = sqlite3.connect(db)
+    try:
+        rows = con.execute("SELECT round_token, model, seed, psi, choice, response_ms, server_ms, issued_at, "
+                           "answered_at FROM votes ORDER BY id").fetchall()
+    finally:
+        con.close()
+    assert [r[0] for r in rows] == tokens
+    assert [r[1] for r in rows] == [model] * 3 and [r[4] for r in rows] == ["left", "right", "left"]
+    for _, _, seed, psi, _, response_ms, server_ms, issued, answered in rows:
+        assert seed >= 0 and psi == 1.0 and response_ms > 0 and server_ms > 0 and answered > issued
+    assert SCREENSHOT.stat().st_size > 10_000

@@ -25,9 +25,10 @@ def cli() -> None:
 
 def _add_commands() -> None:
     # Explicit imports: each module contributes its commands (no plugin discovery by strings).
-    from ganforge.cli import classifier, detect, info, sample, train, translate
+    from ganforge.cli import classifier, detect, evaluate, info, sample, style, train, translate
+    from ganforge.cli import studio as studio_cli
 
-    for module in (train, sample, info, classifier, detect, translate):
+    for module in (train, sample, info, classifier, evaluate, detect, translate, studio_cli, style):
         for command in module.COMMANDS:
             cli.add_command(command)
 

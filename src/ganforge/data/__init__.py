@@ -15,8 +15,15 @@ from ganforge.data.hdf5 import is_hdf5, read_hdf5
 from ganforge.data.transforms import RESIZE_POLICIES, prepare
 
 __all__ = [
-    "DATASETS", "RESIZE_POLICIES", "BatchSampler", "Builtin", "DataError", "GanDataset", "dataset_names",
-    "load_dataset", "register_dataset",
+    "DATASETS",
+    "RESIZE_POLICIES",
+    "BatchSampler",
+    "Builtin",
+    "DataError",
+    "GanDataset",
+    "dataset_names",
+    "load_dataset",
+    "register_dataset",
 ]
 
 
@@ -28,6 +35,7 @@ def dataset_names() -> list[str]:
 def _import_extra_datasets() -> None:
     """Modules that register more built-ins on import (toy sets, Stacked MNIST, ...)."""
     import ganforge.data.builtin  # noqa: F401
+    from ganforge.data import stacked, toy  # noqa: F401
 
 
 def read_source(
@@ -93,7 +101,9 @@ def load_dataset(
     else:
         path = Path(source)
         if not path.exists() and not is_hdf5(path):
-            raise DataError(f"{source!r} is neither a built-in dataset ({', '.join(DATASETS.names())}) nor an existing path")
+            raise DataError(
+                f"{source!r} is neither a built-in dataset ({', '.join(DATASETS.names())}) nor an existing path"
+            )
         images, labels, names = read_source(path, on_error)
         num_classes, kind = (int(labels.max()) + 1 if labels is not None else 0), "path"
     if max_images is not None:

@@ -48,5 +48,7 @@ def loss_names() -> list[str]:
 
 def _import_family_losses() -> None:
     """Family-specific losses register themselves on import (explicit imports, no dotted strings)."""
-    from ganforge.losses import unit  # noqa: F401
-    from ganforge.losses import stylegan  # noqa: F401
+    from ganforge.losses import (
+        stylegan,  # noqa: F401
+        unit,  # noqa: F401
+    )

@@ -1,0 +1,121 @@
+"""Metrics and feature extractors, registered by name (STYLE.md rules 3 and 6).
+
+Every metric is a pure staged computation (features -> statistics -> number) in its own module; the registered entry
+point receives an :class:`~ganforge.metrics.context.EvalContext` that extracts and caches features once per image set,
+so ``fid,kid,pr`` on the same images runs the feature extractor once. Results carry the extractor name, its weights'
+sha256, the image counts and the resize policy (:class:`~ganforge.metrics.result.MetricResult`).
+
+Registering a new metric (a one-line import in :func:`_import_builtin_metrics` makes it known)::
+
+    @register_metric("ppl", "perceptual path length (Karras et al. 2019)", needs_generator=True)
+    def ppl_metric(ctx: EvalContext) -> dict[str, float]:
+        ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ganforge.registry import Registry
+
+if TYPE_CHECKING:
+    from ganforge.metrics.features import FeatureExtractor
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric.
+
+    ``compute(ctx, **options)`` returns named values (the first is the headline number, e.g. ``{"fid": 12.3}``).
+    ``needs_generator``: the metric samples the generator itself (PPL) instead of reading fake images.
+    ``needs_real``: the metric compares with real data (FID, KID, precision/recall); IS does not.
+    ``uses_extractor``: results are tagged with the feature extractor (False for toy-set mode counts).
+    ``lower_is_better`` drives "best checkpoint" and patience in the training monitor.
+    """
+
+    name: str
+    description: str
+    compute: Callable[..., dict[str, float]]
+    needs_real: bool = True
+    needs_generator: bool = False
+    uses_extractor: bool = True
+    lower_is_better: bool = True
+
+
+METRICS: Registry[Metric] = Registry("metric")
+EXTRACTORS: Registry[Callable[..., FeatureExtractor]] = Registry("feature extractor")
+
+
+def register_metric(
+    name: str,
+    description: str,
+    *,
+    needs_real: bool = True,
+    needs_generator: bool = False,
+    uses_extractor: bool = True,
+    lower_is_better: bool = True,
+) -> Callable[[Callable[..., dict[str, float]]], Callable[..., dict[str, float]]]:
+    """Decorator registering ``fn(ctx: EvalContext, **options) -> dict[str, float]`` as metric ``name``."""
+
+    def deco(fn: Callable[..., dict[str, float]]) -> Callable[..., dict[str, float]]:
+        METRICS.register(name)(
+            Metric(name, description, fn, needs_real, needs_generator, uses_extractor, lower_is_better)
+        )
+        return fn
+
+    return deco
+
+
+def register_extractor(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering a factory ``(device, **options) -> FeatureExtractor`` under ``name``."""
+    return EXTRACTORS.register(name)
+
+
+def get_metric(name: str) -> Metric:
+    _import_builtin_metrics()
+    return METRICS.get(name)
+
+
+def metric_names() -> list[str]:
+    _import_builtin_metrics()
+    return METRICS.names()
+
+
+def get_extractor(name: str, device: Any = "cpu", **options: Any) -> FeatureExtractor:
+    """Build the feature extractor ``name`` (``digits``, ``inception-v3``) on ``device``."""
+    _import_builtin_metrics()
+    return EXTRACTORS.get(name)(device=device, **options)
+
+
+def extractor_names() -> list[str]:
+    _import_builtin_metrics()
+    return EXTRACTORS.names()
+
+
+def parse_metric_list(text: str) -> list[str]:
+    """``"fid,kid, modes"`` -> ``["fid", "kid", "modes"]``, each checked against the registry (ValueError if not)."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise ValueError(f"no metric named in {text!r}; expected a comma-separated list of {metric_names()}")
+    for n in names:
+        get_metric(n)
+    if len(set(names)) != len(names):
+        raise ValueError(f"metric list {text!r} names a metric twice")
+    return names
+
+
+def _import_builtin_metrics() -> None:
+    # Explicit imports (no dotted strings): each module registers its metrics or extractors on import.
+    from ganforge.metrics import (  # noqa: F401
+        digits,
+        fid,
+        inception,
+        inception_score,
+        kid,
+        modes,
+        ppl,
+        precision_recall,
+        separability,
+    )

@@ -33,6 +33,8 @@ class Family:
     build_networks: Callable[..., dict[str, nn.Module]] | None = None  # default: G, D from the classes above
     make_source: Callable[..., Any] | None = None  # default: ganforge.train.source.ImageSource
     make_schedule: Callable[..., Any] | None = None  # e.g. ProGAN's resolution/alpha growth
+    # preview(trainer) -> images [N, C, H, W] in [-1, 1] for the progress grid (default: G_ema/G on fixed noise)
+    preview: Callable[..., Any] | None = None
 
 
 FAMILIES: Registry[Family] = Registry("model family")
@@ -73,4 +75,12 @@ def network_class(name: str) -> type[Network]:
 
 def _import_builtin_families() -> None:
     # Explicit imports (no dotted strings): each module registers its family on import.
-    from ganforge.models import dcgan, gan  # noqa: F401
+    from ganforge.models import (  # noqa: F401
+        classifier,  # noqa: F401
+        dcgan,
+        detector,
+        gan,
+        progan,
+        stylegan,
+        unit,
+    )

@@ -1,0 +1,107 @@
+"""FID speed: ganforge's inception-v3 FID on N real + N "fake" digits (upsampled to 299x299 like torch-fidelity's
+``inception-v3-compat``), torch-fidelity on the same images when it imports and has its weights, and the digits-FID
+on 10,000 + 10,000 images. One JSON line per measurement.
+
+    flock /tmp/ganforge-cpu.lock python benchmarks/fid_speed.py --n 50 --threads 2
+    python benchmarks/fid_speed.py --n 10000 --device cuda --inception-weights pt_inception-2015-12-05-6726825d.pth
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import torch
+
+from ganforge.data import load_dataset
+from ganforge.metrics import get_extractor
+from ganforge.metrics.context import EvalContext, SampleSet
+from ganforge.metrics.evaluate import run_metrics
+
+
+def images(n: int, seed: int) -> torch.Tensor:
+    """``n`` uint8 digits ``[n, 3, 28, 28]`` drawn with replacement from the offline set (gray repeated to RGB)."""
+    ds = load_dataset("digits")
+    idx = torch.randint(0, len(ds), (n,), generator=torch.Generator().manual_seed(seed))
+    return ds.data[idx].expand(-1, 3, -1, -1).contiguous()
+
+
+def ganforge_fid(real: torch.Tensor, fake: torch.Tensor, extractor: str, options: dict, device: str,
+                 batch: int) -> dict:
+    t0 = time.perf_counter()
+    ex = get_extractor(extractor, device, **options)
+    t_load = time.perf_counter() - t0
+    ctx = EvalContext(SampleSet.from_tensor(fake, "fake"), SampleSet.from_tensor(real, "real"), ex, None, device,
+                      batch)
+    t0 = time.perf_counter()
+    ctx.features("real")
+    ctx.features("fake")
+    t_feat = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    (res,) = run_metrics(["fid"], ctx)
+    t_dist = time.perf_counter() - t0
+    total = t_feat + t_dist
+    return {"impl": "ganforge", "extractor": extractor, "weights_sha256": ex.weights_sha256,
+            "fid": res.values["fid"], "seconds": round(total, 3), "seconds_features": round(t_feat, 3),
+            "seconds_distance": round(t_dist, 3), "seconds_load": round(t_load, 3),
+            "img_per_s": round((len(real) + len(fake)) / total, 2)}
+
+
+def torch_fidelity_fid(real: torch.Tensor, fake: torch.Tensor, weights: str | None, device: str, batch: int) -> dict:
+    try:
+        import torch_fidelity
+    except Exception as e:  # torchvision missing beside torch 2.13, or not installed
+        return {"impl": "torch-fidelity", "skipped": f"does not import: {type(e).__name__}: {e}"}
+
+    class Images(torch.utils.data.Dataset):
+        def __init__(self, x: torch.Tensor) -> None:
+            self.x = x
+
+        def __len__(self) -> int:
+            return len(self.x)
+
+        def __getitem__(self, i: int) -> torch.Tensor:
+            return self.x[i]
+
+    kw = {"feature_extractor_weights_path": weights} if weights else {}
+    t0 = time.perf_counter()
+    try:
+        out = torch_fidelity.calculate_metrics(input1=Images(fake), input2=Images(real), fid=True, batch_size=batch,
+                                               cuda=device.startswith("cuda"), verbose=False, cache=False, **kw)
+    except Exception as e:  # offline without weights
+        return {"impl": "torch-fidelity", "skipped": f"{type(e).__name__}: {e}"}
+    total = time.perf_counter() - t0
+    return {"impl": "torch-fidelity", "extractor": "inception-v3-compat", "fid": out["frechet_inception_distance"],
+            "seconds": round(total, 3), "img_per_s": round((len(real) + len(fake)) / total, 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=50, help="Images per side for the inception FID (10000 on a GPU).")
+    ap.add_argument("--n-digits", type=int, default=10_000, help="Images per side for the digits FID.")
+    ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--inception-weights", default=None, help="Default: ganforge's resolution order.")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    common = {"bench": "fid_speed", "device": args.device, "threads": torch.get_num_threads(),
+              "torch": torch.__version__, "machine": platform.machine()}
+    if torch.cuda.is_available() and args.device.startswith("cuda"):
+        common["gpu"] = torch.cuda.get_device_name()
+    real, fake = images(args.n, 0), images(args.n, 1)
+    options = {"weights": args.inception_weights} if args.inception_weights else {}
+    print(json.dumps({**common, "n": args.n, **ganforge_fid(real, fake, "inception-v3", options, args.device,
+                                                             args.batch)}), flush=True)
+    print(json.dumps({**common, "n": args.n, **torch_fidelity_fid(real, fake, args.inception_weights, args.device,
+                                                                   args.batch)}), flush=True)
+    dr, df = images(args.n_digits, 2)[:, :1], images(args.n_digits, 3)[:, :1]
+    print(json.dumps({**common, "n": args.n_digits, **ganforge_fid(dr, df, "digits", {}, args.device, 500)}),
+          flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""UNIT on MNIST <-> USPS: content preservation and digits-FID after a fixed wall-clock training budget.
+
+The domain pair of the UNIT paper's domain-adaptation experiment (Liu, Breuel & Kautz 2017, sec. 5) and of CoGAN,
+trained here as pure unpaired translation (no labels are used in training):
+
+- domain A: the MNIST test split (10,000 digits, 28x28; the only MNIST images in ../shared/data);
+- domain B: the USPS training split (7,291 digits, 16x16 resized to 28x28, Lanczos);
+- evaluation: the 2,007 USPS *test* digits, never seen in training, translated B -> A (USPS -> MNIST style).
+
+Measures (one JSON line each):
+- ``classifier``: the digits classifier (``ganforge.metrics`` ``digits`` extractor: the packaged one, or, if none is
+  packaged yet, one trained here by ``ganforge.metrics.train_classifier`` on the offline ``digits`` set of 5,000 MNIST
+  *training* digits) and its accuracy on the MNIST test split.
+- ``baseline``: that classifier on the raw USPS test digits, and their digits-FID to MNIST (what translation has to
+  beat).
+- ``unit``: after training, accuracy on translated USPS test digits against their USPS labels (content preservation,
+  the direction the UNIT paper scores), digits-FID of the translated digits to the MNIST test split, digits-FID of
+  translated MNIST digits (first 2,007) to the USPS test split, and the USPS cycle error (L1, [-1, 1] scale).
+
+Digits-FID: Fréchet distance between Gaussians fitted to the classifier's pooled features (``ganforge.metrics.fid``).
+
+Usage (wrap long runs in the shared CPU lock)::
+
+    flock /tmp/ganforge-cpu.lock python benchmarks/unit_mnist_usps.py --minutes 12 --out runs/bench-unit
+    python benchmarks/unit_mnist_usps.py --eval runs/bench-unit/run/checkpoints/t00300s   # score a timed snapshot
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ganforge.data import GanDataset, load_dataset
+from ganforge.losses.unit import cycle_error
+from ganforge.metrics.digits import DigitsExtractor, packaged_classifier
+from ganforge.metrics.features import quantize
+from ganforge.metrics.fid import frechet_distance, gaussian_stats
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+RES = 28  # the digits classifier's input size
+
+
+def emit(record: dict) -> None:
+    print(json.dumps({"bench": "unit_mnist_usps", **record}), flush=True)
+
+
+def load_data(mnist_dir: Path, usps: Path) -> dict[str, GanDataset]:
+    mnist = load_dataset(str(mnist_dir / "t10k-images-idx3-ubyte.gz"))
+    return {
+        "mnist": mnist,
+        "usps_train": load_dataset(f"{usps}:train", resolution=RES, resize="stretch"),
+        "usps_test": load_dataset(f"{usps}:test", resolution=RES, resize="stretch"),
+    }
+
+
+def digits_classifier(out: Path, weights: Path | None = None) -> DigitsExtractor:
+    """``weights``, else the packaged digits classifier, else one trained once here (cached under ``out``) by the
+    metrics helper."""
+    if weights is not None:
+        return DigitsExtractor(weights=weights)
+    if (packaged_classifier() / "config.json").is_file():
+        return DigitsExtractor()
+    cached = out / "digits-classifier"
+    if not (cached / "config.json").is_file():
+        from ganforge.metrics.train_classifier import save_classifier, train_classifier
+
+        net, record = train_classifier(load_dataset("digits"), epochs=15, progress=True)
+        save_classifier(cached, net, record | {"note": "trained by benchmarks/unit_mnist_usps.py"})
+    return DigitsExtractor(weights=cached)
+
+
+@torch.no_grad()
+def features(ext: DigitsExtractor, images: torch.Tensor, batch: int = 500):
+    """Features of model-space images ``[N, 1, 28, 28]`` in [-1, 1] (quantised to uint8 like saved pictures)."""
+    from ganforge.metrics.features import Features
+
+    return Features.concat([ext.extract(quantize(images[i : i + batch])) for i in range(0, len(images), batch)])
+
+
+def accuracy(feats, labels: torch.Tensor) -> float:
+    return float((feats.logits.argmax(1) == labels).double().mean())
+
+
+def fid(f1, f2) -> float:
+    return frechet_distance(gaussian_stats(f1.pool), gaussian_stats(f2.pool))
+
+
+def all_images(ds: GanDataset) -> torch.Tensor:
+    return ds.batch(torch.arange(len(ds)))  # [N, 1, 28, 28] in [-1, 1]
+
+
+@torch.no_grad()
+def evaluate(ext: DigitsExtractor, data: dict[str, GanDataset], b2a: Callable, a2b: Callable, batch: int = 250) -> dict:
+    """Content preservation and digits-FIDs of a translator given as two functions on ``[N, 1, 28, 28]`` batches."""
+    usps, mnist = all_images(data["usps_test"]), all_images(data["mnist"])
+    usps2mnist = torch.cat([b2a(usps[i : i + batch]) for i in range(0, len(usps), batch)])
+    mnist2usps = torch.cat([a2b(mnist[i : i + batch]) for i in range(0, len(usps), batch)])[: len(usps)]
+    f_t = features(ext, usps2mnist)
+    return {
+        "usps2mnist_accuracy": accuracy(f_t, data["usps_test"].labels),
+        "fid_usps2mnist_to_mnist": fid(f_t, features(ext, mnist)),
+        "fid_mnist2usps_to_usps": fid(features(ext, mnist2usps), features(ext, usps)),
+    }
+
+
+def train_ganforge(args: argparse.Namespace, run_dir: Path):
+    """Train UNIT through ``ganforge.train.Trainer`` for ``args.minutes`` of wall-clock time; returns the trainer.
+
+    Every ``args.snapshot_every`` seconds a checkpoint ``checkpoints/t<seconds>s`` is written (and listed in
+    ``snapshots.jsonl``) so the model can be scored at the same training time as another system (``--eval``).
+    """
+    from ganforge.train.config import TrainConfig
+    from ganforge.train.loop import Trainer
+
+    cfg = TrainConfig(
+        model="unit", data=str(args.mnist / "t10k-images-idx3-ubyte.gz"), domain_b=f"{args.usps}:train",
+        resolution=RES, resize="stretch", batch=args.batch, lr_g=args.lr, lr_d=args.lr, betas=(0.5, 0.999),
+        g_kwargs={"width": args.width, "n_res": args.n_res, "n_shared": 1},
+        d_kwargs={"width": args.width, "n_layers": 3, "num_scales": 2}, seed=args.seed, device="cpu",
+        threads=args.threads, outdir=str(run_dir.parent), kimg=1e6,
+    )
+    trainer = Trainer(cfg, progress=False, run_dir=run_dir)
+    start = time.time()
+    next_snap = args.snapshot_every
+    bar = tqdm(desc="ganforge UNIT", unit="step")
+
+    def snapshot(seconds: float) -> None:
+        path = trainer.save(tag=f"t{int(seconds):05d}s")
+        with open(run_dir / "snapshots.jsonl", "a") as f:
+            f.write(json.dumps({"checkpoint": str(path), "seconds": round(seconds, 1), "step": trainer.step}) + "\n")
+
+    try:
+        while (elapsed := time.time() - start) < args.minutes * 60:
+            if elapsed >= next_snap:
+                snapshot(elapsed)
+                next_snap += args.snapshot_every
+            stats = trainer.train_step()
+            bar.update(1)
+            if trainer.step % 20 == 0:
+                bar.set_postfix(G=f"{stats['loss/G']:.2f}", D=f"{stats['loss/D']:.2f}",
+                                cyc=f"{stats['loss/cycle']:.3f}")
+    except KeyboardInterrupt:
+        print("interrupted: evaluating what was trained so far", flush=True)
+    bar.close()
+    snapshot(time.time() - start)
+    trainer.write_grid()
+    return trainer
+
+
+def score(ext: DigitsExtractor, data: dict[str, GanDataset], G, record: dict) -> None:
+    G = G.eval()
+    result = evaluate(ext, data, lambda x: G.translate(x, "b2a"), lambda x: G.translate(x, "a2b"))
+    emit({"measure": "unit", "system": "ganforge", **record, "g_params": sum(p.numel() for p in G.parameters()),
+          **result, "cycle_l1_usps": cycle_error(G, all_images(data["usps_test"]), "b")})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mnist", type=Path, default=SHARED / "mnist", help="folder with the MNIST test IDX files")
+    ap.add_argument("--usps", type=Path, default=SHARED / "usps" / "usps.h5", help="usps.h5 (train/test groups)")
+    ap.add_argument("--minutes", type=float, default=12.0, help="wall-clock training budget")
+    ap.add_argument("--snapshot-every", type=float, default=60.0, help="seconds between timed checkpoints")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--width", type=int, default=16, help="generator and discriminator base width")
+    ap.add_argument("--n-res", type=int, default=3, help="private residual blocks per encoder/generator (paper: 3)")
+    ap.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (the authors' 1e-4)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy shared CPU)")
+    ap.add_argument("--out", type=Path, default=Path("runs/bench-unit-mnist-usps"))
+    ap.add_argument("--eval", type=Path, metavar="CKPT", help="only score this checkpoint (e.g. a timed snapshot)")
+    ap.add_argument("--classifier", type=Path, help="digits classifier checkpoint (default: the packaged one)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    data = load_data(args.mnist, args.usps)
+    ext = digits_classifier(args.out, args.classifier)
+    if args.eval is not None:
+        from ganforge.checkpoint import load_networks, read_config
+
+        meta = read_config(args.eval)
+        G = load_networks(args.eval, ["G"])["G"]
+        score(ext, data, G, {"checkpoint": str(args.eval), "steps": meta["step"], "nimg": meta["nimg"]})
+        return
+    f_mnist = features(ext, all_images(data["mnist"]))
+    f_usps = features(ext, all_images(data["usps_test"]))
+    emit({"measure": "classifier", "weights": ext.weights_source, "sha256": ext.weights_sha256[:16],
+          "mnist_test_accuracy": accuracy(f_mnist, data["mnist"].labels)})
+    emit({"measure": "baseline", "usps_test_accuracy_raw": accuracy(f_usps, data["usps_test"].labels),
+          "fid_usps_raw_to_mnist": fid(f_usps, f_mnist), "n_usps_test": len(data["usps_test"])})
+
+    t0 = time.time()
+    trainer = train_ganforge(args, args.out / "run")
+    seconds = time.time() - t0
+    score(ext, data, trainer.nets["G"], {
+        "train_seconds": round(seconds, 1), "steps": trainer.step, "images_per_domain": trainer.step * args.batch,
+        "batch": args.batch, "width": args.width, "n_res": args.n_res, "lr": args.lr, "threads": args.threads,
+        "run": str(trainer.run_dir)})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+"""Detecting generated images: data (real/fake sets, augmentation), training, calibration, evaluation, spectra.
+
+The network lives in ``ganforge.models.detector``; this package holds everything around it:
+
+- ``data``: real and fake image sets (dataset names, folders, ganforge generator checkpoints sampled on the fly),
+  CNNDetection-style augmentation (Wang et al. 2020), the test-time view and deterministic perturbations.
+- ``train``: balanced training, per-frequency spectrum statistics, held-out splits, temperature scaling.
+- ``calibration``: temperature scaling and negative log-likelihood (Guo et al. 2017).
+- ``evaluate``: AP, ROC-AUC, accuracy at 0.5 and ECE as pure functions of scores and labels.
+- ``predict``: scoring images and folders with per-file error entries; saving and loading detector checkpoints.
+- ``spectrum``: the average spectrum of a folder, saved as a picture (real vs fake side by side).
+"""

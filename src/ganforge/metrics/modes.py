@@ -1,0 +1,106 @@
+"""Mode-collapse counts: how many classes the generator covers, and KL(generated class histogram || data histogram).
+
+The protocol of Unrolled GAN (Metz et al. 2017), VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al. 2018): a
+pretrained classifier labels every generated sample (for Stacked MNIST each of the three channels separately, giving
+one of 1000 classes), then
+
+- ``modes/any``: classes with at least one sample (the number those papers report for Stacked MNIST);
+- ``modes``: classes with at least ``min_fraction`` (default 0.1) of the samples they would get under the data
+  distribution. Unlike ``modes/any`` this is not inflated by the classifier's occasional mistakes: a generator of only
+  ones still gets a few samples labelled 7 (PacGAN's toy protocol uses a threshold for the same reason);
+- ``modes/kl``: KL(p_gen || p_data) in nats over the classes, where p_data is the class histogram of the whole real
+  dataset's labels (or of the classifier's labels of the real images when they have none; uniform without real
+  data).
+
+For the toy point sets (``ring8``, ``grid25``, ``gauss1d``) the "classifier" is the nearest mode centre and only
+samples within 3 standard deviations count (see :mod:`ganforge.metrics.toy`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ganforge.metrics import register_metric
+
+
+def predicted_classes(logits: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Class per sample and the number of classes: ``[N, K] -> argmax``; per-channel ``[N, C, K]`` -> the C digits
+    read as one base-K number (``100 r + 10 g + b`` for Stacked MNIST), ``K**C`` classes."""
+    if logits.ndim == 2:
+        return logits.argmax(dim=1), int(logits.shape[1])
+    if logits.ndim == 3:
+        n, c, k = logits.shape
+        weights = torch.tensor([k ** (c - 1 - i) for i in range(c)], dtype=torch.long)
+        return (logits.argmax(dim=2) * weights).sum(dim=1), k**c
+    raise ValueError(f"logits must be [N, K] or [N, C, K], got {list(logits.shape)}")
+
+
+def kl_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    """KL(p || q) in nats of two histograms (normalised here); ``inf`` if p has mass where q has none."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    if p.shape != q.shape or p.sum() <= 0 or q.sum() <= 0:
+        raise ValueError(f"histograms must have the same shape and positive mass, got {p.shape} and {q.shape}")
+    p, q = p / p.sum(), q / q.sum()
+    support = p > 0
+    if np.any(q[support] == 0):
+        return math.inf
+    return float(np.sum(p[support] * np.log(p[support] / q[support])))
+
+
+def mode_counts(counts: np.ndarray, reference: np.ndarray, min_fraction: float = 0.1) -> dict[str, float]:
+    """``modes``, ``modes/any``, ``modes/total`` and ``modes/kl`` from generated class ``counts [K]`` and a reference
+    histogram ``[K]`` (data class counts or probabilities)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    if not 0 <= min_fraction <= 1:
+        raise ValueError(f"min_fraction must be in [0, 1], got {min_fraction}")
+    n = counts.sum()
+    expected = n * reference / reference.sum()  # [K] samples each class would get under the data distribution
+    covered = (counts >= np.maximum(1.0, min_fraction * expected)) & (reference > 0)
+    return {
+        "modes": float(covered.sum()),
+        "modes/any": float((counts > 0).sum()),
+        "modes/total": float((reference > 0).sum()),
+        "modes/kl": kl_divergence(counts, reference),
+    }
+
+
+def class_counts(classes: torch.Tensor, num_classes: int) -> np.ndarray:
+    if classes.numel() and (int(classes.min()) < 0 or int(classes.max()) >= num_classes):
+        raise ValueError(f"class indices must be in [0, {num_classes})")
+    return np.bincount(classes.numpy(), minlength=num_classes)
+
+
+def _reference(ctx, num_classes: int) -> tuple[np.ndarray, str]:
+    real = ctx.real
+    if real is None:
+        return np.ones(num_classes), "uniform"
+    if real.dataset is not None and real.dataset.labels is not None and real.dataset.num_classes == num_classes:
+        return real.dataset.class_counts(), "labels of the real dataset"
+    classes, k = predicted_classes(ctx.features("real").logits)
+    return class_counts(classes, k), "classifier on real images"
+
+
+@register_metric(
+    "modes", "classes covered and KL(generated || data) class histograms (Metz 2017, Srivastava 2017, Lin 2018)",
+    needs_real=False, lower_is_better=False,
+)
+def modes_metric(ctx, min_fraction: float = 0.1) -> dict[str, float]:
+    info = (ctx.real.info if ctx.real is not None else {}) or ctx.fake.info
+    if "modes" in info:  # toy point sets: nearest-centre protocol
+        from ganforge.metrics.toy import toy_modes
+
+        return toy_modes(ctx.samples("fake"), info, min_fraction)
+    feats = ctx.features("fake")
+    if feats.logits is None or ctx.extractor.name != "digits":
+        raise ValueError(
+            f"the modes metric needs the digit classifier (--extractor digits), got {ctx.extractor.name!r}; "
+            "its classes are the modes of MNIST and Stacked MNIST"
+        )
+    classes, k = predicted_classes(feats.logits)
+    reference, _ = _reference(ctx, k)
+    return mode_counts(class_counts(classes, k), reference, min_fraction)

@@ -1,0 +1,357 @@
+"""UNIT: Liu, Breuel & Kautz, "Unsupervised Image-to-Image Translation Networks", NeurIPS 2017.
+
+Two VAE-GANs, one per image domain, tied by a *shared latent space*: an image ``x_a`` and its unseen counterpart
+``x_b`` are assumed to map to the same code ``h``. The paper builds the assumption into the weights ("weight
+sharing"): the last layers of the two encoders and the first layers of the two generators are one set of modules, so
+``encoder('a')`` and ``encoder('b')`` end in literally the same ``nn.Module`` objects, and likewise the decoders begin
+in them. Translation is ``x_ab = G_b(E_a(x_a))``.
+
+- Encoder ``E_d``: 7x7 conv, ``n_downsample`` stride-2 4x4 convs (doubling the width), ``n_res`` residual blocks,
+  then the shared residual blocks. Its output is the mean ``mu`` of a Gaussian with unit variance (the paper's
+  ``q(z|x) = N(E(x), I)``), so the KL term is ``|mu|^2 / 2``; the authors' code uses ``mean(mu^2)``, as we do.
+- Generator ``G_d``: the shared residual blocks, ``n_res`` residual blocks, ``n_downsample`` 4x4 transposed convs,
+  7x7 conv and tanh: the mirror image of the encoder, as in the paper's network tables.
+- Discriminator per domain: PatchGAN-style stride-2 4x4 convs ending in a 1x1 conv, at ``num_scales`` image scales
+  (multi-scale as in the authors' ``MsImageDis``), each scale its own network.
+
+The five networks are packaged as two registered ``Network`` classes so checkpoints work unchanged: ``unit-g``
+(``enc_a``, ``enc_b``, ``shared``, ``dec_a``, ``dec_b``) and ``unit-d`` (``d_a``, ``d_b``). Domains may have
+different channel counts (1 or 3); any size divisible by ``2**n_downsample`` works (fully convolutional).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganforge.models import Family, register_family, register_network
+from ganforge.models.base import Network
+
+DOMAINS = ("a", "b")
+DIRECTIONS = {"a2b": ("a", "b"), "b2a": ("b", "a")}
+NORMS = ("instance", "batch", "none")
+
+
+def check_domain(domain: str) -> str:
+    if domain not in DOMAINS:
+        raise ValueError(f"domain must be 'a' or 'b', got {domain!r}")
+    return domain
+
+
+def check_direction(direction: str) -> tuple[str, str]:
+    """``'a2b' -> ('a', 'b')``; anything else is a ``ValueError`` naming the choices."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be 'a2b' or 'b2a', got {direction!r}")
+    return DIRECTIONS[direction]
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels)  # no affine, no running stats: same in train and eval
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    return nn.Identity()
+
+
+class ResBlock(nn.Module):
+    """``x + conv3(relu(norm(conv3(x))))`` with reflection padding: ``[N, C, H, W] -> [N, C, H, W]``."""
+
+    def __init__(self, channels: int, norm: str) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _norm(norm, channels), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _norm(norm, channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _private_encoder(channels: int, width: int, n_downsample: int, n_res: int, norm: str) -> nn.Sequential:
+    """Domain-specific front of an encoder: ``[N, C, H, W] -> [N, width * 2**n_down, H / 2**n_down, W / 2**n_down]``."""
+    layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(channels, width, 7), _norm(norm, width),
+                               nn.LeakyReLU(0.2, True)]
+    ch = width
+    for _ in range(n_downsample):
+        layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1), _norm(norm, ch * 2), nn.ReLU(True)]
+        ch *= 2
+    layers += [ResBlock(ch, norm) for _ in range(n_res)]
+    return nn.Sequential(*layers)
+
+
+def _private_decoder(channels: int, width: int, n_downsample: int, n_res: int, norm: str) -> nn.Sequential:
+    """Domain-specific back of a generator: latent ``[N, L, h, w] -> [N, C, h * 2**n_down, w * 2**n_down]``."""
+    ch = width * 2**n_downsample
+    layers: list[nn.Module] = [ResBlock(ch, norm) for _ in range(n_res)]
+    for _ in range(n_downsample):
+        layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1), _norm(norm, ch // 2), nn.LeakyReLU(0.2, True)]
+        ch //= 2
+    layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, channels, 7), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+
+@register_network("unit-g")
+class UnitGenerator(Network):
+    """Both encoders and both generators of UNIT, with the shared latent layers held once.
+
+    Args:
+        channels_a, channels_b: image channels of domain A and B (1 or 3 each).
+        resolution: training resolution (recorded; inputs of any size divisible by ``2**n_downsample`` work).
+        width: channels after the first conv; the latent has ``width * 2**n_downsample`` channels.
+        n_downsample: stride-2 stages; the latent is ``H / 2**n_downsample`` by ``W / 2**n_downsample``.
+        n_res: private residual blocks per encoder and per generator (3 in the paper).
+        n_shared: shared residual blocks at the end of the encoders and, separately, at the start of the generators
+            (1 in the paper); at least 1, or the latent space would not be shared.
+        norm: ``instance`` (default, as in the authors' code), ``batch`` or ``none``.
+    """
+
+    def __init__(
+        self,
+        channels_a: int = 3,
+        channels_b: int = 3,
+        resolution: int = 256,
+        width: int = 64,
+        n_downsample: int = 2,
+        n_res: int = 3,
+        n_shared: int = 1,
+        norm: str = "instance",
+    ) -> None:
+        super().__init__()
+        for name, c in (("channels_a", channels_a), ("channels_b", channels_b)):
+            if c not in (1, 3):
+                raise ValueError(f"{name} must be 1 or 3, got {c}")
+        if n_downsample < 0 or n_res < 0 or width < 1:
+            raise ValueError(f"need width >= 1, n_downsample >= 0, n_res >= 0; got {width}, {n_downsample}, {n_res}")
+        if n_shared < 1:
+            raise ValueError(f"n_shared must be >= 1 (the shared layers are what ties the domains), got {n_shared}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        self.multiple = 2**n_downsample
+        # Reflection padding needs >= 4 px at the 7x7 conv and >= 2 at the latent's residual blocks.
+        self.min_size = max(4, 2 * self.multiple)
+        if resolution < self.min_size or resolution % self.multiple:
+            raise ValueError(f"UNIT resolution {resolution} must be a multiple of 2**n_downsample = {self.multiple} "
+                             f"and >= {self.min_size}")
+        self.channels = {"a": channels_a, "b": channels_b}
+        self.resolution = resolution
+        self.latent_channels = width * self.multiple
+        self.enc_a = _private_encoder(channels_a, width, n_downsample, n_res, norm)
+        self.enc_b = _private_encoder(channels_b, width, n_downsample, n_res, norm)
+        self.shared = nn.ModuleDict({
+            "enc": nn.Sequential(*[ResBlock(self.latent_channels, norm) for _ in range(n_shared)]),
+            "dec": nn.Sequential(*[ResBlock(self.latent_channels, norm) for _ in range(n_shared)]),
+        })
+        self.dec_a = _private_decoder(channels_a, width, n_downsample, n_res, norm)
+        self.dec_b = _private_decoder(channels_b, width, n_downsample, n_res, norm)
+        _init(self, "kaiming")
+
+    # Branch views: built on demand so the shared modules are registered (and saved) only once.
+    def encoder(self, domain: str) -> nn.Sequential:
+        """Domain ``domain``'s full encoder ``E_d``; its last part is ``self.shared['enc']`` itself."""
+        return nn.Sequential(self.enc_a if check_domain(domain) == "a" else self.enc_b, self.shared["enc"])
+
+    def decoder(self, domain: str) -> nn.Sequential:
+        """Domain ``domain``'s full generator ``G_d``; its first part is ``self.shared['dec']`` itself."""
+        return nn.Sequential(self.shared["dec"], self.dec_a if check_domain(domain) == "a" else self.dec_b)
+
+    def check_input(self, x: torch.Tensor, domain: str) -> None:
+        """Images of ``domain``: ``[N, C_domain, H, W]``, H and W multiples of ``2**n_downsample``, >= min_size."""
+        c = self.channels[check_domain(domain)]
+        if x.ndim != 4 or x.shape[1] != c:
+            raise ValueError(f"domain {domain.upper()} images must be [N, {c}, H, W], got shape {list(x.shape)}")
+        h, w = x.shape[-2:]
+        if h % self.multiple or w % self.multiple or min(h, w) < self.min_size:
+            raise ValueError(f"image size {h}x{w} must be a multiple of {self.multiple} (2**n_downsample) and at least "
+                             f"{self.min_size}x{self.min_size}; pad or resize it")
+
+    def encode(self, x: torch.Tensor, domain: str) -> torch.Tensor:
+        """``x [N, C_d, H, W] -> mu [N, L, H/m, W/m]``: the mean of the latent Gaussian (unit variance)."""
+        self.check_input(x, domain)
+        return self.encoder(domain)(x)
+
+    def decode(self, h: torch.Tensor, domain: str) -> torch.Tensor:
+        """``h [N, L, h, w] -> image [N, C_d, h*m, w*m]`` in [-1, 1] in domain ``domain``."""
+        if h.ndim != 4 or h.shape[1] != self.latent_channels:
+            raise ValueError(f"latent codes must be [N, {self.latent_channels}, h, w], got shape {list(h.shape)}")
+        return self.decoder(domain)(h)
+
+    def translate(self, x: torch.Tensor, direction: str) -> torch.Tensor:
+        """Deterministic translation (the latent mean, no sampling noise): ``a2b`` is ``G_b(E_a(x))``."""
+        src, dst = check_direction(direction)
+        return self.decode(self.encode(x, src), dst)
+
+    def forward(self, x: torch.Tensor, direction: str = "a2b") -> torch.Tensor:
+        return self.translate(x, direction)
+
+
+class PatchDiscriminator(nn.Module):
+    """``n_layers`` stride-2 4x4 convs and a 1x1 conv: ``[N, C, H, W] -> logits [N, 1, H/2**n, W/2**n]``."""
+
+    def __init__(self, channels: int, width: int, n_layers: int, norm: str, max_width: int = 512) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        ch = width
+        for _ in range(n_layers - 1):
+            nxt = min(ch * 2, max_width)
+            layers += [nn.Conv2d(ch, nxt, 4, 2, 1), _norm(norm, nxt), nn.LeakyReLU(0.2, True)]
+            ch = nxt
+        layers.append(nn.Conv2d(ch, 1, 1))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class MultiScaleDiscriminator(nn.Module):
+    """One patch discriminator per scale; scale ``s`` sees the image average-pooled ``s`` times (3x3, stride 2)."""
+
+    def __init__(self, channels: int, width: int, n_layers: int, num_scales: int, norm: str) -> None:
+        super().__init__()
+        self.scales = nn.ModuleList([PatchDiscriminator(channels, width, n_layers, norm) for _ in range(num_scales)])
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for i, d in enumerate(self.scales):
+            if i > 0:
+                x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+            out.append(d(x))  # [N, 1, h_s, w_s]
+        return out
+
+
+@register_network("unit-d")
+class UnitDiscriminator(Network):
+    """The two domain discriminators ``D_a`` and ``D_b`` (attributes ``d_a``, ``d_b``).
+
+    ``forward(img, domain)`` returns a list of patch logits ``[N, 1, h_s, w_s]``, one per scale. The coarsest scale
+    sees ``resolution / 2**(num_scales - 1)`` pixels and needs at least ``2**n_layers`` of them.
+    (The authors' defaults at 256x256 are ``n_layers=4, num_scales=3``.)
+    """
+
+    def __init__(
+        self,
+        channels_a: int = 3,
+        channels_b: int = 3,
+        resolution: int = 256,
+        width: int = 64,
+        n_layers: int = 3,
+        num_scales: int = 2,
+        norm: str = "none",
+    ) -> None:
+        super().__init__()
+        for name, c in (("channels_a", channels_a), ("channels_b", channels_b)):
+            if c not in (1, 3):
+                raise ValueError(f"{name} must be 1 or 3, got {c}")
+        if n_layers < 1 or num_scales < 1 or width < 1:
+            raise ValueError(f"need width, n_layers, num_scales >= 1; got {width}, {n_layers}, {num_scales}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        coarsest = resolution / 2 ** (num_scales - 1)
+        if coarsest < 2**n_layers:
+            raise ValueError(
+                f"resolution {resolution} is too small for n_layers={n_layers}, num_scales={num_scales}: the coarsest "
+                f"scale sees {coarsest:g} px and needs >= {2**n_layers}; lower n_layers or num_scales"
+            )
+        self.channels = {"a": channels_a, "b": channels_b}
+        self.resolution = resolution
+        self.d_a = MultiScaleDiscriminator(channels_a, width, n_layers, num_scales, norm)
+        self.d_b = MultiScaleDiscriminator(channels_b, width, n_layers, num_scales, norm)
+        _init(self, "gaussian")
+
+    def forward(self, img: torch.Tensor, domain: str) -> list[torch.Tensor]:
+        c = self.channels[check_domain(domain)]
+        if img.ndim != 4 or img.shape[1] != c:
+            raise ValueError(f"domain {domain.upper()} images must be [N, {c}, H, W], got shape {list(img.shape)}")
+        return (self.d_a if domain == "a" else self.d_b)(img)
+
+
+def _init(module: nn.Module, kind: str) -> None:
+    """Kaiming-normal convs for the generators, N(0, 0.02) for the discriminators (the authors' 'kaiming' and
+    'gaussian' initialisations); zero biases."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            if kind == "kaiming":
+                nn.init.kaiming_normal_(m.weight, a=0.0, mode="fan_in")
+            else:
+                nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+@torch.no_grad()
+def unit_preview(G: UnitGenerator, batch_a: torch.Tensor, batch_b: torch.Tensor) -> torch.Tensor:
+    """Progress-grid images: six rows of ``N`` images, ``[6N, C, H, W]`` (save with ``nrow=N``).
+
+    Rows: A inputs, A->B, A->B->A, B inputs, B->A, B->A->B (input, translated, cycled for each direction); all
+    deterministic (latent means). When the domains differ in channels, 1-channel rows are repeated to 3 channels.
+    """
+    if batch_a.shape[0] != batch_b.shape[0]:
+        raise ValueError(f"preview batches must be the same size, got {batch_a.shape[0]} and {batch_b.shape[0]}")
+    if batch_a.shape[-2:] != batch_b.shape[-2:]:
+        raise ValueError(f"preview batches must be the same size, got {list(batch_a.shape)} and {list(batch_b.shape)}")
+    ab = G.translate(batch_a, "a2b")
+    ba = G.translate(batch_b, "b2a")
+    rows = [batch_a, ab, G.translate(ab, "b2a"), batch_b, ba, G.translate(ba, "a2b")]
+    c = max(r.shape[1] for r in rows)
+    return torch.cat([r.expand(-1, c, -1, -1) if r.shape[1] != c else r for r in rows])  # [6N, C, H, W]
+
+
+def family_preview(trainer: Any) -> torch.Tensor:
+    """Family hook for the training loop's progress grid: :func:`unit_preview` on fixed real images of both domains.
+
+    ``N = 6 k^2`` images per row kind with ``36 k^2 <= max(grid_size, 36)``, so the loop's square grid (``6k``
+    images across) shows the six row kinds as bands of ``k`` grid rows each.
+    """
+    k = max(1, math.isqrt(trainer.cfg.grid_size // 36))
+    a, b = trainer.source.preview_batches(6 * k * k, seed=trainer.cfg.seed)
+    G = trainer.generator_for_samples()
+    was_training = G.training
+    G.eval()
+    try:
+        return unit_preview(G, a, b)
+    finally:
+        G.train(was_training)
+
+
+def build_unit_networks(cfg: Any, dataset: Any) -> dict[str, nn.Module]:
+    """Family hook: ``G`` (unit-g) and ``D`` (unit-d) for domain A = ``dataset`` and domain B = ``cfg.domain_b``."""
+    from ganforge.train.two_domain import load_domain_b
+
+    if cfg.cond:
+        raise ValueError("UNIT is unconditional; do not pass --cond")
+    ds_b = load_domain_b(cfg)
+    if ds_b.resolution != dataset.resolution:
+        raise ValueError(f"domain A is {dataset.resolution}px and domain B {ds_b.resolution}px; pass --resolution R "
+                         f"to bring both to the same size")
+    common = {"channels_a": dataset.channels, "channels_b": ds_b.channels, "resolution": dataset.resolution}
+    try:
+        G = UnitGenerator(**common, **cfg.g_kwargs)
+        D = UnitDiscriminator(**common, **cfg.d_kwargs)
+    except TypeError as e:
+        raise ValueError(f"bad generator/discriminator options for model 'unit': {e}") from None
+    return {"G": G, "D": D}
+
+
+def _make_source(cfg: Any, dataset: Any, device: torch.device, rank: int = 0, world_size: int = 1) -> Any:
+    from ganforge.train.two_domain import make_two_domain_source
+
+    return make_two_domain_source(cfg, dataset, device, rank, world_size)
+
+
+register_family(
+    Family(
+        name="unit",
+        generator=UnitGenerator,
+        discriminator=UnitDiscriminator,
+        default_loss="unit",
+        description="Liu et al. 2017 UNIT image-to-image translation (--domain-a A --domain-b B; size multiple of 4)",
+        # Authors' optimiser settings: Adam, lr 1e-4, betas (0.5, 0.999).
+        train_defaults={"lr_g": 1e-4, "lr_d": 1e-4, "betas": (0.5, 0.999)},
+        build_networks=build_unit_networks,
+        make_source=_make_source,
+        preview=family_preview,
+    )
+)

@@ -1,0 +1,147 @@
+"""UNIT networks: shared latent layers, shapes, validation, determinism, checkpoint round trip, preview grid."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ganforge.checkpoint import load_networks, save_checkpoint
+from ganforge.models import get_family, network_class
+from ganforge.models.unit import UnitDiscriminator, UnitGenerator, unit_preview
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny networks run far faster on one thread, and much faster still on a shared, busy CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def blobs(n: int, res: int = 16, seed: int = 0) -> torch.Tensor:
+    """Toy domain: ``[n, 1, res, res]`` white discs of random centre and radius on black, in [-1, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(res), torch.arange(res), indexing="ij")
+    c = torch.rand(n, 2, generator=g) * (res - 6) + 3
+    r = torch.rand(n, 1, generator=g) * 3 + 2
+    d = ((yy - c[:, 0, None, None]) ** 2 + (xx - c[:, 1, None, None]) ** 2).sqrt()
+    return (d < r[:, :, None]).float()[:, None] * 2 - 1
+
+
+def tiny_g(**kw) -> UnitGenerator:
+    return UnitGenerator(**{"channels_a": 1, "channels_b": 3, "resolution": 16, "width": 4, "n_res": 1, **kw})
+
+
+def tiny_d(**kw) -> UnitDiscriminator:
+    return UnitDiscriminator(**{"channels_a": 1, "channels_b": 3, "resolution": 16, "width": 4, "n_layers": 2, **kw})
+
+
+def test_shared_layers_are_the_same_parameters_in_both_branches():
+    G = tiny_g(n_shared=2)
+    enc_a, enc_b = G.encoder("a"), G.encoder("b")
+    dec_a, dec_b = G.decoder("a"), G.decoder("b")
+    assert enc_a[-1] is enc_b[-1] is G.shared["enc"]
+    assert dec_a[0] is dec_b[0] is G.shared["dec"]
+    common_enc = {id(p) for p in enc_a.parameters()} & {id(p) for p in enc_b.parameters()}
+    common_dec = {id(p) for p in dec_a.parameters()} & {id(p) for p in dec_b.parameters()}
+    assert common_enc == {id(p) for p in G.shared["enc"].parameters()} and common_enc
+    assert common_dec == {id(p) for p in G.shared["dec"].parameters()} and common_dec
+    # Private layers are not shared, and each parameter is stored (and saved) exactly once.
+    assert not {id(p) for p in G.enc_a.parameters()} & {id(p) for p in G.enc_b.parameters()}
+    params = list(G.parameters())
+    assert len({id(p) for p in params}) == len(params) == len(G.state_dict())
+
+
+def test_a_change_to_a_shared_layer_changes_both_branches_and_gradients_reach_it():
+    G = tiny_g()
+    xa, xb = blobs(2), blobs(2, seed=1).repeat(1, 3, 1, 1)
+    before = G.encode(xa, "a"), G.encode(xb, "b")
+    with torch.no_grad():
+        next(G.shared["enc"].parameters()).add_(0.5)
+    after = G.encode(xa, "a"), G.encode(xb, "b")
+    assert not torch.allclose(before[0], after[0]) and not torch.allclose(before[1], after[1])
+    G.translate(xa, "a2b").square().mean().backward()  # A branch only
+    assert all(p.grad is not None for p in G.shared.parameters())
+    assert all(p.grad is None for p in G.enc_b.parameters())
+
+
+def test_shapes_for_domains_with_different_channels_and_non_square_sizes():
+    G, D = tiny_g(), tiny_d(num_scales=2)
+    xa = torch.randn(3, 1, 16, 24)
+    h = G.encode(xa, "a")
+    assert h.shape == (3, G.latent_channels, 4, 6)
+    assert G.decode(h, "b").shape == (3, 3, 16, 24)
+    assert G.translate(xa, "a2b").shape == (3, 3, 16, 24)
+    assert G.translate(torch.randn(2, 3, 16, 16), "b2a").shape == (2, 1, 16, 16)
+    ab = G.translate(xa, "a2b")
+    assert ab.min() >= -1 and ab.max() <= 1
+    outs = D(torch.randn(2, 3, 16, 16), "b")
+    assert [tuple(o.shape) for o in outs] == [(2, 1, 4, 4), (2, 1, 2, 2)]
+
+
+def test_bad_inputs_and_options_raise_clear_errors():
+    G, D = tiny_g(), tiny_d()
+    with pytest.raises(ValueError, match=r"domain B images must be \[N, 3, H, W\]"):
+        G.encode(torch.randn(1, 1, 16, 16), "b")
+    with pytest.raises(ValueError, match=r"must be a multiple of 4 \(2\*\*n_downsample\) and at least 8x8"):
+        G.encode(torch.randn(1, 1, 18, 16), "a")
+    with pytest.raises(ValueError, match="direction must be 'a2b' or 'b2a'"):
+        G.translate(torch.randn(1, 1, 16, 16), "a2c")
+    with pytest.raises(ValueError, match="domain must be 'a' or 'b'"):
+        D(torch.randn(1, 1, 16, 16), "c")
+    with pytest.raises(ValueError, match="multiple of 2\\*\\*n_downsample = 4 and >= 8"):
+        tiny_g(resolution=18)
+    with pytest.raises(ValueError, match="channels_b must be 1 or 3"):
+        tiny_g(channels_b=2)
+    with pytest.raises(ValueError, match="n_shared must be >= 1"):
+        tiny_g(n_shared=0)
+    with pytest.raises(ValueError, match="too small for n_layers=3, num_scales=3"):
+        tiny_d(n_layers=3, num_scales=3)
+
+
+def test_translation_is_deterministic_and_the_config_is_json():
+    G = tiny_g()
+    x = blobs(4)
+    assert torch.equal(G.translate(x, "a2b"), G.translate(x, "a2b"))
+    assert torch.equal(G.eval().translate(x, "a2b"), G.train().translate(x, "a2b"))  # instance norm: no running stats
+    assert torch.equal(G(x), G.translate(x, "a2b"))
+    rebuilt = UnitGenerator(**json.loads(json.dumps(G.config)))
+    assert sum(p.numel() for p in rebuilt.parameters()) == sum(p.numel() for p in G.parameters())
+
+
+def test_safetensors_checkpoint_round_trip_gives_identical_outputs(tmp_path):
+    G, D = tiny_g(norm="batch"), tiny_d(num_scales=2)
+    x_a, x_b = blobs(3), torch.rand(3, 3, 16, 16) * 2 - 1
+    G(x_a)  # move batch-norm running statistics away from their initial values
+    G.eval()
+    path = save_checkpoint(tmp_path / "ckpt", {"G": G, "D": D}, {"family": "unit"})
+    loaded = load_networks(path)
+    G2, D2 = loaded["G"], loaded["D"]
+    assert type(G2) is UnitGenerator and type(D2) is UnitDiscriminator
+    assert torch.equal(G2.translate(x_a, "a2b"), G.translate(x_a, "a2b"))
+    assert torch.equal(G2.translate(x_b, "b2a"), G.translate(x_b, "b2a"))
+    for o1, o2 in zip(D(x_b, "b"), D2(x_b, "b"), strict=True):
+        assert torch.equal(o1, o2)
+    assert G2.shared["enc"] is G2.encoder("b")[-1]  # sharing survives the round trip
+
+
+def test_preview_rows_are_input_translated_cycled_for_both_directions():
+    G = tiny_g()
+    a, b = blobs(2), torch.rand(2, 3, 16, 16) * 2 - 1
+    imgs = unit_preview(G, a, b)
+    assert imgs.shape == (12, 3, 16, 16)
+    assert torch.equal(imgs[0:2], a.expand(-1, 3, -1, -1))
+    assert torch.equal(imgs[2:4], G.translate(a, "a2b"))
+    assert torch.equal(imgs[4:6, :1], G.translate(G.translate(a, "a2b"), "b2a"))
+    assert torch.equal(imgs[6:8], b)
+    with pytest.raises(ValueError, match="same size"):
+        unit_preview(G, a, b[:1])
+
+
+def test_family_and_networks_are_registered():
+    fam = get_family("unit")
+    assert fam.default_loss == "unit" and fam.build_networks is not None and fam.make_source is not None
+    assert network_class("unit-g") is UnitGenerator and network_class("unit-d") is UnitDiscriminator

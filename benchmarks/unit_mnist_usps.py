@@ -1,6 +1,6 @@
 """UNIT on MNIST <-> USPS: content preservation and digits-FID after a fixed wall-clock training budget.
 
-The domain pair of the UNIT paper's domain-adaptation experiment (Liu, Breuel & Kautz 2017, sec. 5) and of CoGAN,
+The domain pair of the UNIT paper's domain-adaptation experiment (Liu, Breuel & Kautz 2017) and of CoGAN,
 trained here as pure unpaired translation (no labels are used in training):
 
 - domain A: the MNIST test split (10,000 digits, 28x28; the only MNIST images in ../shared/data);

@@ -22,7 +22,13 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     name = "G_ema" if "G_ema" in meta["networks"] else "G"
     if name not in meta["networks"]:
         raise ValueError(f"{ckpt}: no generator in this checkpoint (networks: {sorted(meta['networks'])})")
+    if meta.get("family") == "unit":
+        raise ValueError(f"{ckpt}: a UNIT translation model does not sample from noise; use `ganforge translate`")
     G = load_networks(ckpt, [name], device=device)[name]
+    if not hasattr(G, "z_dim"):
+        raise ValueError(
+            f"{ckpt}: {type(G).__name__} is not a noise-to-image generator (family {meta.get('family')!r})"
+        )
     return G.eval().requires_grad_(False), meta
 
 

@@ -24,6 +24,7 @@ Generators are reused from ``--workdir`` when a run of the same family and lengt
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import sys
@@ -87,7 +88,8 @@ def train_generator(family: str, kimg: float, workdir: Path, data: Path, seed: i
         **extra,
     })
     t0 = time.time()
-    run = Trainer(cfg, progress=sys.stderr.isatty()).run()
+    with contextlib.redirect_stdout(sys.stderr):  # the loop's own messages; stdout stays one JSON line per record
+        run = Trainer(cfg, progress=sys.stderr.isatty()).run()
     return run, time.time() - t0
 
 

@@ -33,7 +33,8 @@ from ganforge.models.stylegan_layers import (
 
 def _log2_resolution(resolution: int) -> int:
     if not isinstance(resolution, int) or resolution < 8 or resolution & (resolution - 1):
-        raise ValueError(f"StyleGAN resolution must be a power of two >= 8 (8, 16, 32, ...), got {resolution!r}")
+        raise ValueError(f"StyleGAN resolution must be a power of two >= 8 (8, 16, 32, ...), got {resolution!r} "
+                         "(training: pass --resolution to resize the data, e.g. --resolution 32 for 28x28 digits)")
     return int(math.log2(resolution))
 
 

@@ -54,10 +54,12 @@ def all_reduce_grads(module: nn.Module, info: DistInfo) -> None:
     """Average gradients over ranks (one flat all-reduce per call; params without grads count as zero)."""
     if not info.enabled:
         return
-    params = [p for p in module.parameters() if p.requires_grad]
+    # Only parameters that received a gradient (the same set on every rank): a zero-filled gradient would make Adam
+    # step parameters this phase never used (e.g. ProGAN blocks not grown yet).
+    params = [p for p in module.parameters() if p.requires_grad and p.grad is not None]
     if not params:
         return
-    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
+    flat = torch.cat([p.grad.flatten() for p in params])
     dist.all_reduce(flat)
     flat /= info.world_size
     offset = 0

@@ -143,6 +143,8 @@ class Trainer:
             self._restore(resume)
         else:
             self.run_dir = Path(run_dir) if run_dir else None  # created lazily on rank 0
+        if self.schedule is not None and resume is None:  # first stage (e.g. 4x4) before the first checkpoint/grid
+            self.schedule.update(self.nimg, self.nets, self.source)
         self.tb: TensorBoard | None = None
 
     # ---------------------------------------------------------------- construction helpers
@@ -286,8 +288,8 @@ class Trainer:
         if not finite:
             raise _NonFinite(f"phase {phase_name}: non-finite loss or gradient ({stats})")
         opt.step()
-        if phase_name == "Dmain":
-            self.nimg += self.cfg.batch
+        if phase_name == "Dmain":  # the real batch size (a schedule may set it per resolution)
+            self.nimg += batch.real.shape[0] * self.dist.world_size
         return stats
 
     def _autocast(self):

@@ -172,7 +172,7 @@ def digits(args: argparse.Namespace) -> None:
             g_kwargs={"w_dim": args.z_dim, "mapping_layers": args.mapping_layers, **net},
             d_kwargs={**net, **json.loads(args.d_kwargs)},
             loss_kwargs={"augment": args.augment, **json.loads(args.loss_kwargs)}, lr_g=args.lr, lr_d=args.lr,
-            betas=(0.0, 0.99),
+            betas=tuple(args.betas),
             ema_kimg=args.ema_kimg, ema_rampup=0.05, device="cpu", threads=args.threads,
             outdir=str(out / "runs"), grid_kimg=max(1.0, args.kimg / 10), snapshot_kimg=max(1.0, args.kimg / 4),
             log_every=20,
@@ -187,6 +187,7 @@ def digits(args: argparse.Namespace) -> None:
         print(json.dumps(common | {
             "kimg": trainer.nimg / 1000, "seconds": round(secs, 1), "img_per_s": round(trainer.nimg / secs, 1),
             "batch": args.batch, "channel_base": args.channel_base, "channel_max": args.channel_max, "lr": args.lr,
+            "betas": list(args.betas),
             "loss_kwargs": cfg.loss_kwargs, "d_kwargs": cfg.d_kwargs, "ema_kimg": args.ema_kimg,
             "params_G": sum(p.numel() for p in G.parameters()),
             "augment_p": last.get("augment/p"),
@@ -221,6 +222,7 @@ def main() -> None:
     d.add_argument("--channel-max", type=int, default=128)
     d.add_argument("--lr", type=float, default=0.0025)
     d.add_argument("--ema-kimg", type=float, default=10.0)
+    d.add_argument("--betas", type=float, nargs=2, default=[0.0, 0.99], help="Adam betas.")
     d.add_argument("--augment", choices=["ada", "fixed", "none"], default="ada")
     d.add_argument("--loss-kwargs", default="{}", help='More loss options as JSON, e.g. \'{"pl_weight": 0}\'.')
     d.add_argument("--d-kwargs", default="{}", help='More discriminator options as JSON, e.g. \'{"mbstd_group": 32}\'.')

@@ -82,11 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's).")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--kimg", type=float, default=None, help="Override the default run's length (kimg) only.")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         given = {"outdir": tmp, "seed": args.seed, "device": args.device}
         if args.threads:
             given["threads"] = args.threads
+        if args.kimg:
+            given["kimg"] = args.kimg
         cfg = resolve_config(given, None, None)
         trainer = TimedTrainer(cfg, args.every, args.max_seconds)
         wall = time.perf_counter()
@@ -99,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({
         "bench": "time_to_quality", "final": True, "reached": bool(r.get("passed")), **r,
         "wall_seconds_with_evals": round(wall, 1), "evaluations": trainer.evals, "eval_every_s": args.every,
-        "config": {k: cfg.to_dict()[k] for k in ("model", "data", "batch", "lr_g", "lr_d", "z_dim", "ema_kimg")},
+        "config": {k: cfg.to_dict()[k] for k in ("model", "data", "batch", "lr_g", "lr_d", "z_dim", "ema_kimg",
+                                                 "kimg")},
         "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.machine(),
         "classifier_test_accuracy": trainer.extractor.test_accuracy,
     }))

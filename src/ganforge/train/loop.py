@@ -352,7 +352,7 @@ class Trainer:
             return None
         imgs = self.preview_images()
         run = self._ensure_run_dir()
-        if imgs.shape[1] not in (1, 3):
+        if not self.dataset.is_image:  # point sets (toy data): a scatter plot over the true modes
             return self._write_points(imgs, run)
         path = save_grid(imgs, run / f"fakes{self.nimg // 1000:06d}.png", nrow=int(math.sqrt(len(imgs))) or None)
         if self.tb:

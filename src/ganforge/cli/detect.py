@@ -14,19 +14,8 @@ from typing import Any
 
 import click
 
+from ganforge.cli.options import json_dict
 from ganforge.data.errors import DataError
-
-
-def _json_dict(ctx: click.Context, param: click.Parameter, value: str | None) -> dict | None:
-    if value is None:
-        return None
-    try:
-        d = json.loads(value)
-    except json.JSONDecodeError as e:
-        raise click.BadParameter(f"not valid JSON ({e}): {value!r}") from None
-    if not isinstance(d, dict):
-        raise click.BadParameter(f"expected a JSON object like '{{\"width\": 32}}', got {value!r}")
-    return d
 
 
 def _warn_errors(errors: list[dict[str, str]], source: str) -> None:
@@ -92,7 +81,7 @@ def detect() -> None:
 @click.option("--blur-prob", type=click.FloatRange(0, 1), default=0.5, help="Probability of Gaussian blur.")
 @click.option("--jpeg-prob", type=click.FloatRange(0, 1), default=0.5, help="Probability of JPEG re-compression.")
 @click.option("--resize-prob", type=click.FloatRange(0, 1), default=0.2, help="Probability of a random rescale.")
-@click.option("--model-kwargs", callback=_json_dict, help='Detector options as JSON, e.g. \'{"spectrum": "dct"}\'.')
+@click.option("--model-kwargs", callback=json_dict, help='Detector options as JSON, e.g. \'{"spectrum": "dct"}\'.')
 @click.option("--seed", type=int, default=0, help="Random seed (splits, batches, augmentation, fake seeds).")
 @click.option("--device", default="cpu", help="cpu, cuda, mps.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")

@@ -8,25 +8,9 @@ from typing import Any
 
 import click
 
+from ganforge.cli.options import csv_list, json_dict
 from ganforge.data import RESIZE_POLICIES
 from ganforge.train.config import DEVICES, PRECISIONS, TrainConfig
-
-
-def _json_dict(ctx: click.Context, param: click.Parameter, value: str | None) -> dict | None:
-    if value is None:
-        return None
-    try:
-        d = json.loads(value)
-    except json.JSONDecodeError as e:
-        raise click.BadParameter(f"not valid JSON ({e}): {value!r}") from None
-    if not isinstance(d, dict):
-        raise click.BadParameter(f"expected a JSON object like '{{\"width\": 32}}', got {value!r}")
-    return d
-
-
-def _csv(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
-    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
-
 
 # option name -> TrainConfig field (all default to None = "not given", so family defaults and --config apply)
 _FIELDS = {
@@ -95,10 +79,10 @@ def _model_choices() -> list[str]:
 @click.option("--cond/--no-cond", default=None, help="Class-conditional training (needs labels).")
 @click.option("--xflip/--no-xflip", default=None, help="Random horizontal flips of real images.")
 @click.option("--z-dim", type=click.IntRange(1), help="Latent size. [default: 100]")
-@click.option("--g-kwargs", callback=_json_dict, help="Generator options as JSON, e.g. '{\"width\": 32}'.")
-@click.option("--d-kwargs", callback=_json_dict, help="Discriminator options as JSON.")
+@click.option("--g-kwargs", callback=json_dict, help="Generator options as JSON, e.g. '{\"width\": 32}'.")
+@click.option("--d-kwargs", callback=json_dict, help="Discriminator options as JSON.")
 @click.option("--loss", help="Loss name (default: the family's; minimax, non-saturating, hinge, wgan-gp, ...).")
-@click.option("--loss-kwargs", callback=_json_dict, help="Loss options as JSON.")
+@click.option("--loss-kwargs", callback=json_dict, help="Loss options as JSON.")
 @click.option("--d-steps", type=click.IntRange(1), help="Discriminator steps per generator step (Goodfellow's k).")
 @click.option("--batch", type=click.IntRange(1), help="Global batch size. [default: 64]")
 @click.option("--batch-gpu", type=click.IntRange(1), help="Per-device micro-batch (gradient accumulation).")
@@ -110,7 +94,7 @@ def _model_choices() -> list[str]:
 @click.option("--outdir", type=click.Path(file_okay=False), help="Where run directories go. [default: runs]")
 @click.option("--grid-kimg", type=click.FloatRange(0, min_open=True), help="Sample grid every N kimg.")
 @click.option("--snapshot-kimg", type=click.FloatRange(0, min_open=True), help="Checkpoint every N kimg.")
-@click.option("--metrics", callback=_csv, help="Metrics during training, e.g. fid,modes.")
+@click.option("--metrics", callback=csv_list, help="Metrics during training, e.g. fid,modes.")
 @click.option("--metrics-every", type=click.FloatRange(0, min_open=True), help="Evaluate metrics every N kimg.")
 @click.option("--metrics-n", type=click.IntRange(1), help="Generated samples per metric evaluation.")
 @click.option("--stop-when", help='Stopping rule, e.g. "fid<12".')

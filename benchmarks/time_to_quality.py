@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--kimg", type=float, default=None, help="Override the default run's length (kimg) only.")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                    help="Override one training option for an experiment, e.g. --set ema_kimg=5 (repeatable).")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         given = {"outdir": tmp, "seed": args.seed, "device": args.device}
@@ -90,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
             given["threads"] = args.threads
         if args.kimg:
             given["kimg"] = args.kimg
+        for item in args.set:
+            key, sep, value = item.partition("=")
+            if not sep:
+                ap.error(f"--set expects KEY=JSON, got {item!r}")
+            given[key] = json.loads(value)
         cfg = resolve_config(given, None, None)
         trainer = TimedTrainer(cfg, args.every, args.max_seconds)
         wall = time.perf_counter()
@@ -103,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench": "time_to_quality", "final": True, "reached": bool(r.get("passed")), **r,
         "wall_seconds_with_evals": round(wall, 1), "evaluations": trainer.evals, "eval_every_s": args.every,
         "config": {k: cfg.to_dict()[k] for k in ("model", "data", "batch", "lr_g", "lr_d", "z_dim", "ema_kimg",
-                                                 "kimg")},
+                                                 "kimg", "loss", "g_kwargs", "d_kwargs")},
         "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.machine(),
         "classifier_test_accuracy": trainer.extractor.test_accuracy,
     }))

@@ -45,6 +45,8 @@ _FIELDS = {
     "metrics_n": "metrics_n",
     "stop_when": "stop_when",
     "patience": "patience",
+    "heldout": "heldout",
+    "diagnostics": "diagnostics",
     "seed": "seed",
     "device": "device",
     "precision": "precision",
@@ -84,7 +86,7 @@ def _model_choices() -> list[str]:
 @click.option("--loss", help="Loss name (default: the family's; minimax, non-saturating, hinge, wgan-gp, ...).")
 @click.option("--loss-kwargs", callback=json_dict, help="Loss options as JSON.")
 @click.option("--d-steps", type=click.IntRange(1), help="Discriminator steps per generator step (Goodfellow's k).")
-@click.option("--batch", type=click.IntRange(1), help="Global batch size. [default: 64]")
+@click.option("--batch", type=click.IntRange(1), help="Global batch size. [default: 32]")
 @click.option("--batch-gpu", type=click.IntRange(1), help="Per-device micro-batch (gradient accumulation).")
 @click.option("--lr-g", type=click.FloatRange(0, min_open=True), help="Generator learning rate. [default: 2e-4]")
 @click.option("--lr-d", type=click.FloatRange(0, min_open=True), help="Discriminator learning rate. [default: 2e-4]")
@@ -99,6 +101,8 @@ def _model_choices() -> list[str]:
 @click.option("--metrics-n", type=click.IntRange(1), help="Generated samples per metric evaluation.")
 @click.option("--stop-when", help='Stopping rule, e.g. "fid<12".')
 @click.option("--patience", type=click.IntRange(1), help="Stop after N evaluations without improvement.")
+@click.option("--heldout", type=click.IntRange(0), help="Hold N reals out of training for D's overfitting signal.")
+@click.option("--diagnostics/--no-diagnostics", default=None, help="Coverage/overfitting/saturation checks per grid.")
 @click.option("--seed", type=int, help="Random seed. [default: 0]")
 @click.option("--device", type=click.Choice(DEVICES), help="Device. [default: auto]")
 @click.option("--precision", type=click.Choice(PRECISIONS), help="bf16 autocast on CUDA. [default: fp32]")

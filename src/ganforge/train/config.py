@@ -57,6 +57,8 @@ class TrainConfig:
     metrics_every_kimg: float = 10.0
     metrics_n: int = 1000
     stop_when: str | None = None
+    heldout: int = 0  # reals held out of training for D's overfitting signal (diagnostics)
+    diagnostics: bool = True  # class coverage, overfitting and saturation checks with every sample grid
     patience: int | None = None
     # where and how to run
     seed: int = 0
@@ -98,6 +100,7 @@ class TrainConfig:
         need(self.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
         need(self.grid_size >= 1, f"grid_size must be >= 1, got {self.grid_size}")
         need(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
+        need(self.heldout >= 0, f"heldout must be >= 0, got {self.heldout}")
         need(self.patience is None or self.patience >= 1, f"patience must be >= 1, got {self.patience}")
 
     def to_dict(self) -> dict[str, Any]:

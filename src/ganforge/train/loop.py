@@ -101,6 +101,13 @@ class Trainer:
         seed_all(cfg.seed)
         self.family = get_family(cfg.model)
         self.dataset = load_training_data(cfg)
+        self.heldout: GanDataset | None = None
+        if cfg.heldout:
+            from ganforge.train.monitor import heldout_split
+
+            if cfg.heldout >= len(self.dataset):
+                raise ValueError(f"--heldout {cfg.heldout} leaves no training data ({len(self.dataset)} images)")
+            self.dataset, self.heldout = heldout_split(self.dataset, cfg.heldout, cfg.seed)
         self.nets = build_networks(self.family, cfg, self.dataset)
         for net in self.nets.values():
             net.to(self.device)
@@ -137,6 +144,8 @@ class Trainer:
         self.step, self.nimg, self.rollbacks = 0, 0, 0
         self.fixed_z, self.fixed_c = self._fixed_inputs()
         self.monitor = self._make_monitor()
+        self.diagnostics = self._make_diagnostics()
+        self.recent: dict[str, float] = {}  # the last logged interval's mean stats
         self.resumed_from: Path | None = None
         if resume is not None:
             self.run_dir = Path(resume) if (Path(resume) / "checkpoints").is_dir() else Path(resume).parent.parent
@@ -189,6 +198,13 @@ class Trainer:
             self.dataset,
             self.device,
         )
+
+    def _make_diagnostics(self) -> Any:
+        if not (self.cfg.diagnostics and self.dist.is_main and self.dataset.is_image):
+            return None
+        from ganforge.train.diagnostics import Diagnostics
+
+        return Diagnostics(self.dataset, self.heldout, self.loss_name, self.device, seed=self.cfg.seed)
 
     # ---------------------------------------------------------------- checkpoint state
     def checkpoint_config(self) -> dict[str, Any]:
@@ -357,7 +373,20 @@ class Trainer:
         path = save_grid(imgs, run / f"fakes{self.nimg // 1000:06d}.png", nrow=int(math.sqrt(len(imgs))) or None)
         if self.tb:
             self.tb.image("samples/fixed_noise", imgs, self.nimg)
+        self._run_diagnostics(run)
         return path
+
+    def _run_diagnostics(self, run: Path) -> None:
+        """Coverage, overfitting and saturation checks (rank 0): ``diagnostics.jsonl``, TensorBoard, warnings."""
+        if self.diagnostics is None:
+            return
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):  # resume stays exact
+            values, messages = self.diagnostics.run(self.generator_for_samples(), self.nets.get("D"), self.recent)
+        append_jsonl(run / "diagnostics.jsonl", {"nimg": self.nimg, "kimg": self.nimg / 1000, **values})
+        if self.tb:
+            self.tb.scalars({f"diagnostics/{k}": v for k, v in self.diagnostics.scalars(values).items()}, self.nimg)
+        for msg in messages:
+            _print(msg, err=True)
 
     def _write_points(self, samples: torch.Tensor, run: Path) -> Path | None:
         try:
@@ -376,6 +405,7 @@ class Trainer:
             "img_per_s": (self.nimg - n0) / max(elapsed, 1e-9),
             **stats,
         }
+        self.recent = stats
         if self.dist.is_main:
             append_jsonl(self._ensure_run_dir() / "stats.jsonl", rec)
             if self.tb:
@@ -390,7 +420,8 @@ class Trainer:
             run = self._ensure_run_dir()
             write_json(run / "config.json", self.checkpoint_config() | {"world_size": self.dist.world_size})
             if self.resumed_from is not None:
-                truncate_jsonl(run / "stats.jsonl", self.nimg)
+                for log in ("stats.jsonl", "diagnostics.jsonl", *(p.name for p in run.glob("metric-*.jsonl"))):
+                    truncate_jsonl(run / log, self.nimg)
             self.tb = TensorBoard(run)
             _print(f"run directory: {run}")
             _print(f"data: {self.dataset.info}")

@@ -260,12 +260,17 @@ def overfit_signal(D: nn.Module, train_reals: torch.Tensor, heldout_reals: torch
 
 
 def saturation_warning(real_logits: torch.Tensor, fake_logits: torch.Tensor, margin: float = 0.95) -> str | None:
-    """A warning when D separates reals and fakes almost perfectly (sigmoid outputs beyond ``margin``), the regime
-    where the generator's gradients vanish (Goodfellow et al. 2014, sec. 3; Arjovsky & Bottou 2017)."""
-    p_real = torch.sigmoid(real_logits.detach().float()).mean()
-    p_fake = torch.sigmoid(fake_logits.detach().float()).mean()
+    """:func:`saturation_message` from D's logits on a batch of reals and fakes."""
+    p_real = float(torch.sigmoid(real_logits.detach().float()).mean())
+    p_fake = float(torch.sigmoid(fake_logits.detach().float()).mean())
+    return saturation_message(p_real, p_fake, margin)
+
+
+def saturation_message(p_real: float, p_fake: float, margin: float = 0.95) -> str | None:
+    """A warning when D separates reals and fakes almost perfectly (mean sigmoid outputs beyond ``margin``), the
+    regime where G's gradients vanish (Goodfellow et al. 2014, sec. 3; Arjovsky & Bottou 2017)."""
     if p_real > margin and p_fake < 1 - margin:
-        return (f"D saturates: mean D(real)={float(p_real):.3f}, D(fake)={float(p_fake):.3f}; G's gradients vanish. "
+        return (f"D saturates: mean D(real)={p_real:.3f}, D(fake)={p_fake:.3f}; G's gradients vanish. "
                 "Lower lr_d, add augmentation or a gradient penalty")
     return None
 

@@ -141,6 +141,14 @@ def generalisation(args: argparse.Namespace, workdir: Path) -> None:
     test_hw = read_idx(SHARED / "mnist" / "t10k-images-idx3-ubyte.gz")[: args.n_test]
     real_test = pad32(test_hw)
     fakes_train = {f: sample_generator(gens[f], args.n_fake, seed=0) for f in families}
+    simulated = []
+    if args.simulate:
+        from ganforge.detection.simulate import simulated_fakes
+
+        t0 = time.time()
+        simulated = simulated_fakes(real_train, args.simulate.split(","), args.n_fake, crop=32, seed=args.seed)
+        emit({"stage": "simulated", "upsamplers": args.simulate.split(","), "images_each": args.n_fake,
+              "seconds": round(time.time() - t0, 1)})
     fakes_test = {f: sample_generator(gens[f], args.n_test, seed=10_000_000).images for f in families}
     for fam in families:
         emit({"stage": "fake-stats", "family": fam, "mean": float(np.mean(fakes_test[fam])),
@@ -153,7 +161,7 @@ def generalisation(args: argparse.Namespace, workdir: Path) -> None:
                                   model={"width": 16, "depth": 3, "spectrum_size": 16, "hidden": 64},
                                   augment={"blur_sigma": (0.0, 1.0)})
         t0 = time.time()
-        net, report = train_detector(real_train, [fakes_train[f] for f in train_fams], cfg,
+        net, report = train_detector(real_train, [fakes_train[f] for f in train_fams] + simulated, cfg,
                                      progress=sys.stderr.isatty())
         secs = time.time() - t0
         emit({"stage": "detector", "held_out": held, "trained_on": train_fams, "train_seconds": round(secs, 1),
@@ -209,6 +217,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-faces", action="store_true")
+    ap.add_argument("--simulate", default="",
+                    help="Also train on simulated fakes (reals re-synthesised by auto-encoders with these upsamplers: "
+                    "transposed,nearest,bilinear,pixelshuffle; AutoGAN, Zhang et al. 2019).")
     args = ap.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)

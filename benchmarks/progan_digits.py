@@ -60,7 +60,8 @@ def quality_bar(G: torch.nn.Module, n: int) -> dict[str, float | int | str]:
         "classes_confident": int(label[confident].unique().numel()),
         "modes": int(modes["modes"]),
         "modes_kl": round(modes["modes/kl"], 4),
-        "bar_met": bool(float(confident.float().mean()) >= 0.9 and int(label[confident].unique().numel()) == 10),
+        "bar_met": bool(float(confident.float().mean()) >= 0.9 and int(label[confident].unique().numel()) == 10
+                        and int(modes["modes"]) == 10),
         "n_eval": n,
         "classifier_sha256": extractor.weights_sha256[:16],
     }
@@ -74,6 +75,7 @@ def main() -> None:
     ap.add_argument("--stop-at-bar", action="store_true", help="Stop as soon as the quality bar is met.")
     ap.add_argument("--loss", default="wgan-gp", help="The family default (wgan-gp) or another registered loss.")
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--cond", action="store_true", help="Class-conditional on the digits' labels.")
     ap.add_argument("--lr", type=float, default=1e-3, help="G and D learning rate (the paper's 0.001).")
     ap.add_argument("--ema-kimg", type=float, default=1.0, help="G EMA half-life (k); the paper's ~10 suits long runs.")
     ap.add_argument("--z-dim", type=int, default=128)
@@ -102,7 +104,7 @@ def main() -> None:
         given = dict(
             model="progan", data=str(data), batch=args.batch, z_dim=args.z_dim, kimg=total / 1000, seed=args.seed,
             g_kwargs=fmaps, d_kwargs=fmaps, loss=args.loss, lr_g=args.lr, lr_d=args.lr, betas=(0.0, 0.99),
-            ema_kimg=args.ema_kimg, device="cpu", threads=args.threads, outdir=str(out / "runs"),
+            ema_kimg=args.ema_kimg, device="cpu", threads=args.threads, outdir=str(out / "runs"), cond=args.cond,
         )
         if "schedule_kwargs" in {f.name for f in dataclasses.fields(TrainConfig)}:
             given["schedule_kwargs"] = {"fade_kimg": args.phase_kimg, "stable_kimg": args.phase_kimg}
@@ -112,7 +114,7 @@ def main() -> None:
             sched = trainer.schedule = GrowthSchedule(32, phase, phase, sched.batch_sizes)
         assert sched.growth_images == growth
         common = {"benchmark": "progan_digits", "machine": f"{platform.machine()} {torch.get_num_threads()} threads",
-                  "torch": torch.__version__, "loss": args.loss, **fmaps}
+                  "torch": torch.__version__, "loss": args.loss, "cond": args.cond, **fmaps}
         plan = sched.phases()
         spent = [0.0] * len(plan)  # seconds of training steps started in each phase
         every = int(args.eval_every_kimg * 1000) or total

@@ -8,6 +8,12 @@ Every ``--every`` seconds of training the EMA generator (or G) is evaluated on f
 counted. Prints one JSON line per evaluation and one final line. Run it alone (2 CPU cores are shared):
 
     flock /tmp/ganforge-cpu.lock python benchmarks/time_to_quality.py --threads 2
+
+Other configurations are experiments on top of the default (``--set KEY=JSON`` per training option); power-of-two
+models train on the digits scaled to 32x32 and are judged scaled back to 28x28:
+
+    python benchmarks/time_to_quality.py --set model='"stylegan"' --set resolution=32 --set resize='"pad"' \
+        --max-seconds 1800 --every 60
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ def quality(G: torch.nn.Module, extractor, n: int = 1000, seed: int = 10_000) ->
     try:
         with torch.no_grad():
             fake = SampleSet.from_generator(G, n, seed, None, next(G.parameters()).device)
-            logits = torch.cat([extractor(b).logits for b in fake.batches(250)])  # [n, 10]
+            logits = torch.cat([extractor(_to28(b)).logits for b in fake.batches(250)])  # [n, 10]
     finally:
         G.train(was_training)
     p = logits.softmax(dim=1)
@@ -47,6 +53,14 @@ def quality(G: torch.nn.Module, extractor, n: int = 1000, seed: int = 10_000) ->
     covered = int((counts >= 0.1 * n / 10).sum())
     share = float(confident.double().mean())
     return {"confident_share": share, "classes_covered": covered, "passed": share >= 0.9 and covered == 10}
+
+
+def _to28(x: torch.Tensor) -> torch.Tensor:
+    """Judge power-of-two models (trained with ``--resolution 32 --resize pad``, i.e. the digits scaled to 32x32) at the
+    classifier's 28x28, scaled back with an antialiased bilinear filter."""
+    if x.shape[-1] == 28:
+        return x
+    return torch.nn.functional.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
 
 
 class TimedTrainer(Trainer):

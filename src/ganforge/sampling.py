@@ -1,7 +1,8 @@
 """Generating images from a checkpoint: the one place that turns seeds into samples.
 
 Image ``i`` of a request comes from seed ``seeds[i]`` alone (its own ``torch.Generator``), so a seed gives the same
-image whatever the batch size or position; this is what makes ``ganforge sample --seed`` reproducible.
+image whatever the batch size or position; this is what makes ``ganforge sample --seed`` reproducible. A conditional
+model given no class draws class ``seed % classes`` (so seeds 0-9 of a digits model are the digits 0-9).
 """
 
 from __future__ import annotations
@@ -37,12 +38,17 @@ def latents(seeds: list[int], z_dim: int) -> torch.Tensor:
     return torch.stack([torch.randn(z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
 
 
-def class_vectors(classes: list[int] | int | None, n: int, c_dim: int) -> torch.Tensor | None:
-    """One-hot ``[n, c_dim]`` for a class (or per-image classes); ``None`` for unconditional models."""
+def class_vectors(
+    classes: list[int] | int | None, n: int, c_dim: int, seeds: list[int] | None = None
+) -> torch.Tensor | None:
+    """One-hot ``[n, c_dim]`` for a class (or per-image classes); ``None`` for unconditional models. Without
+    ``classes``, a conditional model gets class ``seed % c_dim`` per seed when ``seeds`` are given."""
     if c_dim == 0:
         if classes is not None:
             raise ValueError("this model is unconditional; do not pass a class")
         return None
+    if classes is None and seeds is not None:
+        classes = [int(s) % c_dim for s in seeds]
     if classes is None:
         raise ValueError(f"this model is conditional on {c_dim} classes; pass a class in [0, {c_dim})")
     idx = torch.tensor([classes] * n if isinstance(classes, int) else classes)
@@ -64,7 +70,7 @@ def generate(
     """Images ``[len(seeds), C, H, W]`` in [-1, 1] from ``G`` for ``seeds`` (CPU tensor)."""
     z_dim, c_dim = int(G.z_dim), int(getattr(G, "c_dim", 0))
     z = latents(seeds, z_dim)
-    c = class_vectors(classes, len(seeds), c_dim)
+    c = class_vectors(classes, len(seeds), c_dim, seeds)
     kwargs: dict[str, Any] = {}
     if getattr(G, "supports_truncation", False):
         # style-based: constant noise by default (as StyleGAN2-ADA's generate.py), so a seed is one picture

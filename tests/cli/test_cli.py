@@ -63,6 +63,18 @@ def test_dcgan_family_defaults_apply():
     assert cfg["betas"] == [0.5, 0.999] and cfg["model"] == "dcgan"
 
 
+@pytest.mark.parametrize("args,cond", [
+    ([], True),  # the digits preset: no --data
+    (["--no-cond"], False),
+    (["--data", "digits"], False),  # naming the data leaves the choice to --cond, as for any dataset
+    (["--data", "digits", "--cond"], True),
+    (["--model", "gan"], False),  # the preset belongs to the DCGAN beginner run only
+])
+def test_digits_preset_is_conditional_only_without_data(args, cond):
+    cfg = json.loads(run("train", "--dry-run", *args).output)
+    assert cfg["cond"] is cond and cfg["data"] == "digits"
+
+
 def test_resume_extends_and_refuses_changes(trained):
     res = run("train", "--resume", str(trained), "--kimg", "0.096", "--quiet")
     assert res.exit_code == 0, res.output

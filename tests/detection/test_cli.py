@@ -74,3 +74,19 @@ def test_fake_dataset_name_and_dry_run(weak_generator):
     assert r.exit_code != 0 and "names a dataset of real images" in r.output
     r = runner.invoke(detect, ["train", "--real", "digits", "--fake", weak_generator, "--out", "x", "--dry-run"])
     assert r.exit_code == 0 and json.loads(r.stdout)["train"]["crop"] == 64
+
+
+def test_train_on_simulated_fakes_only(tmp_path):
+    out = tmp_path / "det-sim"
+    r = CliRunner().invoke(detect, ["train", "--real", "digits", "--max-real", "60", "--simulate", "transposed,nearest",
+                                    "--simulate-steps", "5", "--n-fake", "30", "--crop", "28", "--steps", "5",
+                                    "--batch", "8", "--model-kwargs", TINY, "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["data"]["simulate"] == ["transposed", "nearest"]
+    assert [f["source"] for f in meta["report"]["sources"]["fake"]] == ["simulated-transposed", "simulated-nearest"]
+    runner = CliRunner()
+    r = runner.invoke(detect, ["train", "--real", "digits", "--out", str(tmp_path / "x"), "--quiet"])
+    assert r.exit_code != 0 and "--fake" in r.output
+    r = runner.invoke(detect, ["train", "--real", "digits", "--simulate", "cubic", "--out", str(tmp_path / "x")])
+    assert r.exit_code != 0 and "unknown upsampler" in r.output

@@ -51,6 +51,8 @@ def test_no_diagnostics_and_bad_heldout(tmp_path):
 def test_warnings_start_once_and_clear(digits):
     diag = Diagnostics(digits, None, "non-saturating", torch.device("cpu"), n=300)
     collapsed = ReplayG(digits.data, only=digits.labels == 1)
+    values, messages = diag.run(collapsed, None, {"D/real": 0.99, "D/fake": 0.01}, warn=False)  # kimg 0
+    assert messages == [] and values["warnings"] == [] and values["coverage/classes"] <= 3
     values, messages = diag.run(collapsed, None, {"D/real": 0.99, "D/fake": 0.01})
     assert values["coverage"][1] > 200 and values["coverage/classes"] <= 3
     assert len(messages) == 2 and all(m.startswith("warning: ") for m in messages)

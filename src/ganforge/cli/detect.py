@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ganforge.cli.options import json_dict
+from ganforge.cli.options import csv_list, json_dict
 from ganforge.data.errors import DataError
 
 
@@ -65,8 +65,12 @@ def detect() -> None:
 
 @detect.command("train", context_settings={"show_default": True})
 @click.option("--real", required=True, metavar="NAME|PATH", help="Real images: built-in dataset or folder/zip/npz/IDX.")
-@click.option("--fake", "fakes", required=True, multiple=True, metavar="PATH",
+@click.option("--fake", "fakes", multiple=True, metavar="PATH",
               help="Fake images: a folder, or a ganforge checkpoint/run sampled on the fly. Repeat for several.")
+@click.option("--simulate", callback=csv_list, metavar="UPSAMPLERS",
+              help="Also train on reals re-synthesised by auto-encoders with these generator upsamplers "
+              "(transposed,nearest,bilinear,pixelshuffle; AutoGAN, Zhang et al. 2019).")
+@click.option("--simulate-steps", type=click.IntRange(1), default=300, help="Training steps per auto-encoder.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Detector checkpoint folder to write.")
 @click.option("--n-fake", type=click.IntRange(1), default=2000, help="Samples per checkpoint (and cap per folder).")
 @click.option("--max-real", type=click.IntRange(1), help="Use at most this many real images.")
@@ -86,7 +90,8 @@ def detect() -> None:
 @click.option("--device", default="cpu", help="cpu, cuda, mps.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def train_cmd(real: str, fakes: tuple[str, ...], out: str, n_fake: int, max_real: int | None, data_dir: str | None,
+def train_cmd(real: str, fakes: tuple[str, ...], simulate: list[str] | None, simulate_steps: int, out: str,
+              n_fake: int, max_real: int | None, data_dir: str | None,
               truncation: tuple[float, float], crop: int, channels: str | None, view: str, steps: int, batch: int,
               lr: float, blur_prob: float, jpeg_prob: float, resize_prob: float, model_kwargs: dict | None,
               seed: int, device: str, dry_run: bool, quiet: bool) -> None:
@@ -104,13 +109,27 @@ def train_cmd(real: str, fakes: tuple[str, ...], out: str, n_fake: int, max_real
         seed=seed, device=device, model=model_kwargs or {},
         augment={"blur_prob": blur_prob, "jpeg_prob": jpeg_prob, "resize_prob": resize_prob},
     )
+    if not fakes and not simulate:
+        raise click.UsageError("give fake images with --fake (and/or simulated ones with --simulate)")
+    from ganforge.detection.simulate import UPSAMPLERS
+
+    unknown = sorted(set(simulate or []) - set(UPSAMPLERS))
+    if unknown:
+        raise click.UsageError(f"--simulate: unknown upsampler(s) {unknown}; expected some of {list(UPSAMPLERS)}")
     sources = {"real": real, "fake": list(fakes), "n_fake": n_fake, "max_real": max_real,
-               "truncation": list(truncation)}
+               "truncation": list(truncation), "simulate": simulate or [], "simulate_steps": simulate_steps}
     if dry_run:
         click.echo(json.dumps({"train": cfg.to_dict(), "sources": sources}, indent=2))
         return
     (real_set,) = _load_sources((real,), max_real, seed, truncation, data_dir, device, quiet, "real")
     fake_sets = _load_sources(fakes, n_fake, seed + 1, truncation, data_dir, device, quiet, "fake")
+    if simulate:
+        from ganforge.detection.simulate import simulated_fakes
+        from ganforge.detection.train import infer_channels
+
+        c = int(channels) if channels else infer_channels([real_set, *fake_sets])
+        fake_sets += simulated_fakes(real_set.converted(c), simulate, n_fake, crop, simulate_steps, seed,
+                                     progress=not quiet)
     try:
         net, report = train_detector(real_set, fake_sets, cfg, progress=not quiet)
     except KeyboardInterrupt:

@@ -16,7 +16,9 @@ from ganforge.sampling import generate, load_generator, parse_seeds
 @click.option("--n", "n", type=click.IntRange(1, 100_000), default=64, help="Number of images.")
 @click.option("--seed", type=int, default=0, help="Image i uses seed SEED+i (unless --seeds is given).")
 @click.option("--seeds", help="Explicit seeds, e.g. 0-7,42 (overrides --n/--seed).")
-@click.option("--class", "klass", type=click.IntRange(0), help="Class for conditional models.")
+@click.option(
+    "--class", "klass", type=click.IntRange(0), help="Class for conditional models. [default: seed mod classes]"
+)
 @click.option("--trunc", "psi", type=float, default=1.0, help="Truncation psi (style-based models).")
 @click.option(
     "--out",

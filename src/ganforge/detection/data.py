@@ -56,6 +56,11 @@ class ImageSet:
     def subset(self, idx: list[int] | np.ndarray) -> ImageSet:
         return ImageSet(self.source, [self.images[i] for i in idx], [self.names[i] for i in idx])
 
+    def converted(self, channels: int) -> ImageSet:
+        """The same images with exactly ``channels`` channels (:func:`to_channels`)."""
+        images = [to_channels(im, channels, name) for im, name in zip(self.images, self.names, strict=True)]
+        return ImageSet(self.source, images, list(self.names), list(self.errors))
+
 
 def _progress(it, total: int, desc: str, show: bool):
     return tqdm(it, total=total, desc=desc, unit="img", leave=False, disable=not show)

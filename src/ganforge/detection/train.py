@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ganforge.detection.calibration import calibrate
-from ganforge.detection.data import VIEWS, Augment, ImageSet, inference_view, to_channels, to_tensor
+from ganforge.detection.data import VIEWS, Augment, ImageSet, inference_view, to_tensor
 from ganforge.detection.evaluate import summarize
 from ganforge.detection.predict import score_arrays
 from ganforge.models.detector import Detector
@@ -108,7 +108,7 @@ def infer_channels(sets: list[ImageSet]) -> int:
 
 
 def _converted(s: ImageSet, channels: int) -> list[np.ndarray]:
-    return [to_channels(im, channels, name) for im, name in zip(s.images, s.names, strict=True)]
+    return s.converted(channels).images
 
 
 @torch.no_grad()

@@ -70,10 +70,13 @@ class Diagnostics:
             self._classifier = get_extractor("digits", self.device)
         return self._classifier
 
-    def run(self, G: nn.Module, D: nn.Module | None, recent: dict[str, float]) -> tuple[dict[str, Any], list[str]]:
+    def run(
+        self, G: nn.Module, D: nn.Module | None, recent: dict[str, float], warn: bool = True
+    ) -> tuple[dict[str, Any], list[str]]:
         """Measure; returns ``(values, messages)``: the numbers to log and the warnings that started or cleared.
 
-        ``recent``: the loop's stats averaged over the last logging interval (``D/real``, ``D/fake``).
+        ``recent``: the loop's stats averaged over the last logging interval (``D/real``, ``D/fake``). ``warn=False``
+        (the untrained networks at kimg 0, which always "collapse") records the numbers without warnings.
         """
         values: dict[str, Any] = {}
         found: dict[str, str] = {}
@@ -88,6 +91,8 @@ class Diagnostics:
         if self.check_saturation and "D/real" in recent and "D/fake" in recent:
             if (text := saturation_message(recent["D/real"], recent["D/fake"])) is not None:
                 found["saturation"] = text
+        if not warn:
+            found = {}
         messages = [f"warning: {text}" for key, text in found.items() if key not in self.active]
         messages += [f"cleared: {key} warning no longer holds" for key in sorted(self.active - set(found))]
         self.active = set(found)

@@ -381,7 +381,9 @@ class Trainer:
         if self.diagnostics is None:
             return
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):  # resume stays exact
-            values, messages = self.diagnostics.run(self.generator_for_samples(), self.nets.get("D"), self.recent)
+            values, messages = self.diagnostics.run(
+                self.generator_for_samples(), self.nets.get("D"), self.recent, warn=self.nimg > 0
+            )
         append_jsonl(run / "diagnostics.jsonl", {"nimg": self.nimg, "kimg": self.nimg / 1000, **values})
         if self.tb:
             self.tb.scalars({f"diagnostics/{k}": v for k, v in self.diagnostics.scalars(values).items()}, self.nimg)
@@ -425,6 +427,8 @@ class Trainer:
             self.tb = TensorBoard(run)
             _print(f"run directory: {run}")
             _print(f"data: {self.dataset.info}")
+            if self.cfg.cond:
+                _print(f"class-conditional on {self.dataset.num_classes} classes (--no-cond trains without labels)")
         if self.resumed_from is None:
             self.save()  # a known-good state to roll back to
             self.write_grid()

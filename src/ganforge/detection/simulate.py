@@ -1,0 +1,125 @@
+"""Simulated generator artefacts: fakes made from real images without any GAN.
+
+Zhang, Karaman & Chang, "Detecting and Simulating Artifacts in GAN Fake Images" (WIFS 2019, "AutoGAN"): the traces a
+detector picks up come mostly from a generator's *upsampling* layers, and an auto-encoder whose decoder uses the same
+kind of upsampling reproduces them on real images. A detector trained on such re-synthesised reals learns the
+upsampler's signature rather than one generator's content, so it transfers to generators it never saw.
+
+:class:`Resynthesizer` is a small auto-encoder: a stride-1 stem, ``levels`` stride-2 convolutions down, then
+``levels`` x (2x upsampling of the chosen kind + 3x3 convolution) up, tanh out. Upsamplers (the ones real generators
+use): ``transposed`` (4x4 stride-2 transposed convolution, DCGAN), ``nearest`` (nearest neighbour + conv, ProGAN),
+``bilinear`` (+ conv, StyleGAN-like smooth upsampling) and ``pixelshuffle`` (sub-pixel convolution). It is trained
+for a few hundred steps on random crops of the real training images with an L1 loss, then applied to whole images.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from ganforge.detection.data import ImageSet, random_crop, to_tensor
+
+UPSAMPLERS = ("transposed", "nearest", "bilinear", "pixelshuffle")
+
+
+class _Up(nn.Module):
+    def __init__(self, kind: str, cin: int, cout: int) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == "transposed":
+            self.conv = nn.ConvTranspose2d(cin, cout, 4, 2, 1)
+        elif kind == "pixelshuffle":
+            self.conv = nn.Conv2d(cin, cout * 4, 3, 1, 1)
+        else:
+            self.conv = nn.Conv2d(cin, cout, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "transposed":
+            return self.conv(x)
+        if self.kind == "pixelshuffle":
+            return F.pixel_shuffle(self.conv(x), 2)
+        mode = "nearest" if self.kind == "nearest" else "bilinear"
+        return self.conv(F.interpolate(x, scale_factor=2, mode=mode, **({} if mode == "nearest" else
+                                                                          {"align_corners": False})))
+
+
+class Resynthesizer(nn.Module):
+    """``img [N, C, H, W]`` in [-1, 1] -> reconstruction of the same shape (H, W multiples of ``2**levels``)."""
+
+    def __init__(self, channels: int, upsampler: str, width: int = 32, levels: int = 2) -> None:
+        super().__init__()
+        if upsampler not in UPSAMPLERS:
+            raise ValueError(f"upsampler must be one of {UPSAMPLERS}, got {upsampler!r}")
+        if levels < 1:
+            raise ValueError(f"levels must be >= 1, got {levels}")
+        self.channels, self.upsampler, self.levels = channels, upsampler, levels
+        down: list[nn.Module] = [nn.Conv2d(channels, width, 3, 1, 1), nn.LeakyReLU(0.2)]
+        for _ in range(levels):
+            down += [nn.Conv2d(width, width, 4, 2, 1), nn.LeakyReLU(0.2)]
+        up: list[nn.Module] = []
+        for _ in range(levels):
+            up += [_Up(upsampler, width, width), nn.ReLU()]
+        up += [nn.Conv2d(width, channels, 3, 1, 1), nn.Tanh()]
+        self.encoder, self.decoder = nn.Sequential(*down), nn.Sequential(*up)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+def train_resynthesizer(images: list[np.ndarray], upsampler: str, crop: int = 32, steps: int = 300,
+                        batch: int = 32, lr: float = 2e-3, seed: int = 0, progress: bool = False) -> Resynthesizer:
+    """Fit a :class:`Resynthesizer` to uint8 ``[H, W, C]`` images (one channel count) by L1 on random crops."""
+    if not images:
+        raise ValueError("need real images to train a resynthesizer")
+    channels = {im.shape[2] for im in images}
+    if len(channels) != 1:
+        raise ValueError(f"resynthesizer images must share one channel count, got {sorted(channels)}")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = Resynthesizer(channels.pop(), upsampler)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    for _ in tqdm(range(steps), desc=f"resynthesizer ({upsampler})", unit="step", disable=not progress):
+        x = to_tensor([random_crop(images[i], crop, rng) for i in rng.integers(len(images), size=batch)])
+        loss = (net(x) - x).abs().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+@torch.no_grad()
+def resynthesize(net: Resynthesizer, images: list[np.ndarray]) -> list[np.ndarray]:
+    """Re-synthesised uint8 images, each the size of its input (edges reflect-padded to a multiple of
+    ``2**levels`` and cropped back)."""
+    m = 2**net.levels
+    out = []
+    for im in images:
+        h, w = im.shape[:2]
+        x = to_tensor([im])
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+        y = net(x)[..., :h, :w]
+        out.append(((y[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy())
+    return out
+
+
+def simulated_fakes(real: ImageSet, upsamplers: list[str] | tuple[str, ...], n: int | None = None, crop: int = 32,
+                    steps: int = 300, seed: int = 0, progress: bool = False) -> list[ImageSet]:
+    """One fake set per upsampler: ``n`` real images (all by default) re-synthesised by an auto-encoder trained on
+    ``real`` with that upsampler."""
+    unknown = sorted(set(upsamplers) - set(UPSAMPLERS))
+    if unknown:
+        raise ValueError(f"unknown upsampler(s) {unknown}; expected some of {list(UPSAMPLERS)}")
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(real))[: n or len(real)]
+    chosen = [real.images[i] for i in idx]
+    sets = []
+    for k, kind in enumerate(upsamplers):
+        net = train_resynthesizer(real.images, kind, crop, steps, seed=seed + k, progress=progress)
+        sets.append(ImageSet(f"simulated-{kind}", resynthesize(net, chosen), [f"sim-{kind}:{real.names[i]}"
+                                                                               for i in idx]))
+    return sets

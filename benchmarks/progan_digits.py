@@ -13,7 +13,6 @@ bar on 1000 samples (share the digits classifier labels with confidence >= 0.9 a
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 import tempfile
@@ -29,7 +28,6 @@ from ganforge.data import load_dataset
 from ganforge.sampling import generate, load_generator
 from ganforge.train.config import TrainConfig
 from ganforge.train.loop import Trainer
-from ganforge.train.schedule import GrowthSchedule
 
 
 def padded_digits(path: Path) -> Path:
@@ -106,12 +104,9 @@ def main() -> None:
             g_kwargs=fmaps, d_kwargs=fmaps, loss=args.loss, lr_g=args.lr, lr_d=args.lr, betas=(0.0, 0.99),
             ema_kimg=args.ema_kimg, device="cpu", threads=args.threads, outdir=str(out / "runs"), cond=args.cond,
         )
-        if "schedule_kwargs" in {f.name for f in dataclasses.fields(TrainConfig)}:
-            given["schedule_kwargs"] = {"fade_kimg": args.phase_kimg, "stable_kimg": args.phase_kimg}
+        given["schedule_kwargs"] = {"fade_kimg": args.phase_kimg, "stable_kimg": args.phase_kimg}
         trainer = Trainer(TrainConfig(**given), progress=False)
         sched = trainer.schedule
-        if sched.fade_images != phase:  # a TrainConfig without schedule_kwargs: set the plan here
-            sched = trainer.schedule = GrowthSchedule(32, phase, phase, sched.batch_sizes)
         assert sched.growth_images == growth
         common = {"benchmark": "progan_digits", "machine": f"{platform.machine()} {torch.get_num_threads()} threads",
                   "torch": torch.__version__, "loss": args.loss, "cond": args.cond, **fmaps}

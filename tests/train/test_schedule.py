@@ -236,3 +236,18 @@ def test_training_grows_and_resumes_mid_fade_with_the_same_alpha(tmp_path):
         assert list(mine) == list(end[name].state_dict())
         for k, v in end[name].state_dict().items():
             assert torch.equal(v, mine[k]), (name, k)
+
+
+def test_schedule_options_come_from_the_training_config(tmp_path):
+    pytest.importorskip("mlxtend")
+    from ganforge.train.loop import Trainer
+
+    t = Trainer(_train_cfg(tmp_path, schedule_kwargs={"fade_kimg": 0.048, "stable_kimg": 0.016,
+                                                      "batch_sizes": {"4": 8, "8": 4, "16": 2}}), progress=False)
+    assert (t.schedule.fade_images, t.schedule.stable_images) == (48, 16)
+    assert t.schedule.batch_sizes == {4: 8, 8: 4, 16: 2}
+    with pytest.raises(ValueError, match="unknown ProGAN schedule option"):
+        Trainer(_train_cfg(tmp_path, schedule_kwargs={"fade": 1}), progress=False)
+    with pytest.raises(ValueError, match="does not grow"):
+        Trainer(_train_cfg(tmp_path, model="dcgan", resolution=28, resize="center-crop", g_kwargs={}, d_kwargs={},
+                           schedule_kwargs={"fade_kimg": 1}), progress=False)

@@ -30,6 +30,7 @@ _FIELDS = {
     "loss": "loss",
     "loss_kwargs": "loss_kwargs",
     "d_steps": "d_steps",
+    "schedule_kwargs": "schedule_kwargs",
     "batch": "batch",
     "batch_gpu": "batch_gpu",
     "lr_g": "lr_g",
@@ -89,6 +90,11 @@ def _model_choices() -> list[str]:
 @click.option("--d-kwargs", callback=json_dict, help="Discriminator options as JSON.")
 @click.option("--loss", help="Loss name (default: the family's; minimax, non-saturating, hinge, wgan-gp, ...).")
 @click.option("--loss-kwargs", callback=json_dict, help="Loss options as JSON.")
+@click.option(
+    "--schedule-kwargs",
+    callback=json_dict,
+    help='Growth schedule (progan) as JSON: fade_kimg, stable_kimg, batch_sizes, e.g. \'{"fade_kimg": 20}\'.',
+)
 @click.option("--d-steps", type=click.IntRange(1), help="Discriminator steps per generator step (Goodfellow's k).")
 @click.option("--batch", type=click.IntRange(1), help="Global batch size. [default: 32]")
 @click.option("--batch-gpu", type=click.IntRange(1), help="Per-device micro-batch (gradient accumulation).")

@@ -38,6 +38,7 @@ class TrainConfig:
     loss: str | None = None  # None: the family's default
     loss_kwargs: dict[str, Any] = field(default_factory=dict)
     d_steps: int = 1
+    schedule_kwargs: dict[str, Any] = field(default_factory=dict)  # growth schedule (ProGAN): fade_kimg, ...
     batch: int = 32
     batch_gpu: int | None = None  # per-device micro-batch for gradient accumulation
     lr_g: float = 2e-4

@@ -140,6 +140,9 @@ class Trainer:
                 self.dist.world_size,
             )
         )
+        if cfg.schedule_kwargs and not self.family.make_schedule:
+            raise ValueError(f"schedule_kwargs {cfg.schedule_kwargs} given, but model {cfg.model!r} does not grow "
+                             "(only progressive models have a growth schedule)")
         self.schedule = self.family.make_schedule(cfg, self.dataset) if self.family.make_schedule else None
         self.step, self.nimg, self.rollbacks = 0, 0, 0
         self.fixed_z, self.fixed_c = self._fixed_inputs()

@@ -99,7 +99,10 @@ def walk(
     device: str | torch.device = "cpu",
 ) -> Iterator[torch.Tensor]:
     """Yield batches of frames ``[B, ch, H, W]`` in [-1, 1] walking from seed to seed (and back to the first with
-    ``loop``); each segment has ``frames_per_segment`` frames, the last seed's image closes the walk."""
+    ``loop``); each segment has ``frames_per_segment`` frames, the last seed's image closes the walk.
+
+    ``c``: one class vector ``[1, c_dim]`` for the whole walk, or one per seed ``[len(seeds), c_dim]``, blended
+    linearly between key frames (a conditional model then morphs from class to class)."""
     if mode not in WALK_MODES:
         raise ValueError(f"walk mode must be one of {WALK_MODES}, got {mode!r}")
     if len(seeds) < 2:
@@ -114,15 +117,23 @@ def walk(
         raise ValueError(f"{type(G).__name__} has no truncation trick; use a style-based model for --trunc")
     path = seeds + [seeds[0]] if loop else seeds
     z = latents(path, int(G.z_dim)).to(device)  # [P, z_dim]
+    if c is not None:
+        c = c.to(device)
+        if c.shape[0] == len(seeds) and len(seeds) > 1:
+            c = torch.cat([c, c[:1]]) if loop else c  # [P, c_dim]: one per key frame
+        elif c.shape[0] == 1:
+            c = c.expand(len(path), -1)
+        else:
+            raise ValueError(f"c must be [1, c_dim] or one row per seed ({len(seeds)}), got {list(c.shape)}")
     # (segment index, t) for every frame, then the closing key frame
     ts = [(s, f / frames_per_segment) for s in range(len(path) - 1) for f in range(frames_per_segment)]
     ts.append((len(path) - 2, 1.0))
-    keys_w = G.mapping(z, None if c is None else c.to(device).expand(len(path), -1), **kwargs) if style else None
+    keys_w = G.mapping(z, c, **kwargs) if style else None
     for i in range(0, len(ts), batch_size):
         chunk = ts[i : i + batch_size]
         seg = torch.tensor([s for s, _ in chunk], device=device)
         t = torch.tensor([t for _, t in chunk], device=device, dtype=z.dtype)
-        cc = None if c is None else c.to(device).expand(len(chunk), -1)
+        cc = None if c is None else torch.lerp(c[seg], c[seg + 1], t[:, None].to(c.dtype))
         if mode == "w-lerp":
             ws = torch.lerp(keys_w[seg], keys_w[seg + 1], t[:, None, None])
             yield G.synthesis(ws, noise_mode="const").clamp(-1, 1).cpu()

@@ -145,3 +145,25 @@ def test_parse_style_layers():
         parse_style_layers("coarse,x", 8)
     with pytest.raises(ValueError, match="out of range"):
         parse_style_layers("7-8", 8)
+
+
+def test_interpolate_conditional_model_morphs_between_the_seeds_classes(tmp_path):
+    import imageio.v2 as iio
+
+    from ganforge.latent import slerp
+    from ganforge.sampling import generate, load_generator
+
+    out = tmp_path / "walk.gif"
+    res = run("interpolate", "digits", "--seeds", "3,4", "--frames", "2", "--scale", "1", "--out", out)
+    assert res.exit_code == 0, res.output
+    frames = np.stack(iio.mimread(out))
+    frames = frames if frames.ndim == 3 else frames[..., 0]
+    assert frames.shape == (3, 28, 28)
+    G, _ = load_generator("digits")
+    keys = to_uint8(generate(G, [3, 4]))[..., 0]  # classes 3 and 4: seed mod 10
+    with torch.no_grad():
+        z = latents([3, 4], G.z_dim)
+        c = torch.nn.functional.one_hot(torch.tensor([3, 4]), 10).float()
+        middle = to_uint8(G(slerp(z[:1], z[1:], torch.tensor([0.5])), c.mean(dim=0, keepdim=True)))[0, ..., 0]
+    for got, want in ((frames[0], keys[0]), (frames[1], middle), (frames[2], keys[1])):
+        assert np.abs(got.astype(int) - want.astype(int)).max() <= 1

@@ -85,7 +85,8 @@ def mix(model: str, rows: str, cols: str, styles: str, psi: float, klass: int | 
               help="z-slerp works for every model; w-lerp needs a style-based one.")
 @click.option("--loop/--no-loop", default=False, help="Return to the first seed at the end.")
 @click.option("--trunc", "psi", type=float, default=1.0, help="Truncation psi (style-based models).")
-@click.option("--class", "klass", type=click.IntRange(0), help="Class for conditional models.")
+@click.option("--class", "klass", type=click.IntRange(0),
+              help="Class for conditional models. [default: each seed's class is seed mod classes, blended]")
 @click.option("--fps", type=click.FloatRange(1, 120), default=24.0, help="Frames per second.")
 @click.option("--scale", type=click.IntRange(1, 64), help="Integer upscaling of frames. [default: to >= 256 px]")
 @click.option("--out", default="walk.mp4", help="Video file: .mp4 (ffmpeg, from imageio-ffmpeg) or .gif.")
@@ -106,7 +107,15 @@ def interpolate(model: str, seeds: str, frames: int, mode: str, loop: bool, psi:
     path = _video_path(out)
     G, _ = _device_and_generator(model, device)
     seed_list = parse_seeds(seeds)
-    batches = walk(G, seed_list, frames, mode, loop, _class_vector(G, klass), psi, device=device)
+    c_dim = int(getattr(G, "c_dim", 0))
+    from ganforge.sampling import class_vectors
+
+    # a conditional model without --class: each key seed takes class seed mod classes, and the walk morphs between
+    if klass is not None or not c_dim:
+        c = class_vectors(klass, 1, c_dim)
+    else:
+        c = class_vectors(None, len(seed_list), c_dim, seed_list)
+    batches = walk(G, seed_list, frames, mode, loop, c, psi, device=device)
     first = next(batches)
     factor = _default_scale(int(first.shape[-1]), scale)
 

@@ -133,10 +133,12 @@ def test_latent_sliders_move_the_picture(client):
     assert np.array_equal(base, sample(client, "00000-dcgan-digits", seed=0, n=1, latent=[0, 0, 0]))
 
 
-def test_conditional_model_needs_a_valid_class(client):
+def test_conditional_model_takes_a_valid_class_or_seed_mod_classes(client):
     one = sample(client, "00001-dcgan-cond", seed=0, n=1, **{"class": 3})
     assert not np.array_equal(one, sample(client, "00001-dcgan-cond", seed=0, n=1, **{"class": 4}))
-    assert client.post("/api/models/00001-dcgan-cond/sample", json={"seed": 0}).status_code == 400
+    # without a class: class = seed mod classes, as `ganforge sample`
+    assert np.array_equal(sample(client, "00001-dcgan-cond", seed=3, n=1, **{"class": 3}),
+                          sample(client, "00001-dcgan-cond", seed=3, n=1))
     r = client.post("/api/models/00001-dcgan-cond/sample", json={"seed": 0, "class": 10})
     assert r.status_code == 400 and "class must be in [0, 10)" in r.json()["detail"]
     assert client.post("/api/models/00000-dcgan-digits/sample", json={"class": 1}).status_code == 400

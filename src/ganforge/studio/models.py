@@ -171,7 +171,7 @@ class GeneratorModel(StudioModel):
             raise ValueError(f"{self.name} has no truncation trick; psi must be 1")
         if self.c_dim == 0 and klass is not None:
             raise ValueError(f"{self.name} is unconditional; do not pass a class")
-        if self.c_dim and (klass is None or not 0 <= klass < self.c_dim):
+        if self.c_dim and klass is not None and not 0 <= klass < self.c_dim:
             raise ValueError(f"{self.name} is conditional: class must be in [0, {self.c_dim}), got {klass}")
 
     def _display(self, imgs: torch.Tensor) -> torch.Tensor:
@@ -180,8 +180,9 @@ class GeneratorModel(StudioModel):
         return imgs.clamp(-1, 1)  # [N, C, R, R]
 
     @torch.no_grad()
-    def _run(self, z: torch.Tensor, klass: int | None, psi: float) -> torch.Tensor:
-        c = class_vectors(klass, len(z), self.c_dim)
+    def _run(self, z: torch.Tensor, klass: int | None, psi: float, seeds: list[int]) -> torch.Tensor:
+        """Conditional models without a class draw class ``seed mod classes``, as ``ganforge sample``."""
+        c = class_vectors(klass, len(z), self.c_dim, seeds)
         kwargs = {"truncation_psi": psi, "noise_mode": "const"} if self.truncation else {}
         out = [self.G(z[i : i + 16], None if c is None else c[i : i + 16], **kwargs).float()
                for i in range(0, len(z), 16)]
@@ -198,7 +199,8 @@ class GeneratorModel(StudioModel):
     def sample(self, seed: int, n: int, psi: float, klass: int | None, offsets: list[float]) -> np.ndarray:
         """Grid (uint8 ``[H, W, C]``) of seeds ``seed .. seed + n - 1``; ``offsets[i]`` is added to z coordinate i."""
         self._check(psi, klass)
-        imgs = self._run(self._z(list(range(seed, seed + n)), offsets), klass, psi)
+        seeds = list(range(seed, seed + n))
+        imgs = self._run(self._z(seeds, offsets), klass, psi, seeds)
         return make_grid(imgs, nrow=int(math.ceil(math.sqrt(n))))
 
     def interpolate(self, seed_a: int, seed_b: int, steps: int, psi: float, klass: int | None) -> np.ndarray:
@@ -210,7 +212,9 @@ class GeneratorModel(StudioModel):
         self._check(psi, klass)
         if steps < 2:
             raise ValueError(f"an interpolation strip needs at least 2 steps, got {steps}")
-        c = class_vectors(klass, 1, self.c_dim)
+        # without a class, a conditional model walks from seed A's class to seed B's (seed mod classes)
+        c = class_vectors(klass, 1, self.c_dim) if klass is not None else class_vectors(
+            None, 2, self.c_dim, [seed_a, seed_b])
         mode = "w-lerp" if self.mixing else "z-slerp"
         imgs = torch.cat(list(walk(self.G, [seed_a, seed_b], steps - 1, mode, c=c, truncation_psi=psi)))
         return make_grid(self._display(imgs), nrow=steps)
@@ -226,13 +230,15 @@ class GeneratorModel(StudioModel):
         if not self.mixing:
             raise ValueError(f"{self.name} is not style-based: no style mixing")
         layers = parse_style_layers(styles, int(self.G.num_ws))
+        if self.c_dim and klass is None:
+            raise ValueError(f"{self.name} is conditional: choose a class for the mixing grid")
         imgs = mixing_grid(self.G, list(row_seeds), list(col_seeds), layers, class_vectors(klass, 1, self.c_dim),
                            psi, "const")
         return make_grid(self._display(imgs), nrow=len(col_seeds) + 1), layers
 
     def fake_picture(self, seed: int, psi: float, klass: int | None) -> np.ndarray:
         self._check(psi, klass)
-        return to_uint8(self._run(latents([seed], self.z_dim), klass, psi))[0]
+        return to_uint8(self._run(latents([seed], self.z_dim), klass, psi, [seed]))[0]
 
     # real pictures ---------------------------------------------------------------------------------------------
     def _data_spec(self) -> dict[str, Any] | None:

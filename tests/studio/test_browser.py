@@ -105,6 +105,7 @@ def test_page_in_chromium(server):
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: problems.append(str(e)))
             page.goto(url)
+            wait_until(page, "() => document.getElementById('model').value !== ''")  # the list loads asynchronously
             assert page.input_value("#model") == model
 
             # a sample grid appears, and a new seed gives a new picture

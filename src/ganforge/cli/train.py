@@ -145,6 +145,7 @@ def train(
     if dry_run:
         click.echo(json.dumps(cfg.to_dict(), indent=2))
         return
+    from ganforge.train import distributed as ddp
     from ganforge.train.loop import Trainer
 
     trainer = Trainer(cfg, resume=resume, progress=not quiet)
@@ -152,6 +153,8 @@ def train(
         run = trainer.run()
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    finally:  # leave the process group before exit: gloo's threads abort the process if torn down with it
+        ddp.shutdown(trainer.dist)
     if trainer.dist.is_main:
         click.echo(f"done: {run}")
 

@@ -111,11 +111,12 @@ def train_cmd(real: str, fakes: tuple[str, ...], simulate: list[str] | None, sim
     )
     if not fakes and not simulate:
         raise click.UsageError("give fake images with --fake (and/or simulated ones with --simulate)")
-    from ganforge.detection.simulate import UPSAMPLERS
+    from ganforge.detection.simulate import check_upsamplers
 
-    unknown = sorted(set(simulate or []) - set(UPSAMPLERS))
-    if unknown:
-        raise click.UsageError(f"--simulate: unknown upsampler(s) {unknown}; expected some of {list(UPSAMPLERS)}")
+    try:
+        check_upsamplers(simulate or [])
+    except ValueError as e:
+        raise click.UsageError(f"--simulate: {e}") from None
     sources = {"real": real, "fake": list(fakes), "n_fake": n_fake, "max_real": max_real,
                "truncation": list(truncation), "simulate": simulate or [], "simulate_steps": simulate_steps}
     if dry_run:

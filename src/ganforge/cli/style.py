@@ -107,14 +107,10 @@ def interpolate(model: str, seeds: str, frames: int, mode: str, loop: bool, psi:
     path = _video_path(out)
     G, _ = _device_and_generator(model, device)
     seed_list = parse_seeds(seeds)
-    c_dim = int(getattr(G, "c_dim", 0))
     from ganforge.sampling import class_vectors
 
-    # a conditional model without --class: each key seed takes class seed mod classes, and the walk morphs between
-    if klass is not None or not c_dim:
-        c = class_vectors(klass, 1, c_dim)
-    else:
-        c = class_vectors(None, len(seed_list), c_dim, seed_list)
+    # one class row per key seed: --class everywhere, else seed mod classes (the walk blends between key frames)
+    c = class_vectors(klass, len(seed_list), int(getattr(G, "c_dim", 0)), seed_list)
     batches = walk(G, seed_list, frames, mode, loop, c, psi, device=device)
     first = next(batches)
     factor = _default_scale(int(first.shape[-1]), scale)

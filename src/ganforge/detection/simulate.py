@@ -25,6 +25,13 @@ from ganforge.detection.data import ImageSet, random_crop, to_tensor
 UPSAMPLERS = ("transposed", "nearest", "bilinear", "pixelshuffle")
 
 
+def check_upsamplers(names: list[str] | tuple[str, ...]) -> None:
+    """``ValueError`` naming any unknown upsampler (before any data is read or network trained)."""
+    unknown = sorted(set(names) - set(UPSAMPLERS))
+    if unknown:
+        raise ValueError(f"unknown upsampler(s) {unknown}; expected some of {list(UPSAMPLERS)}")
+
+
 class _Up(nn.Module):
     def __init__(self, kind: str, cin: int, cout: int) -> None:
         super().__init__()
@@ -91,29 +98,32 @@ def train_resynthesizer(images: list[np.ndarray], upsampler: str, crop: int = 32
 
 
 @torch.no_grad()
-def resynthesize(net: Resynthesizer, images: list[np.ndarray]) -> list[np.ndarray]:
+def resynthesize(net: Resynthesizer, images: list[np.ndarray], batch: int = 256) -> list[np.ndarray]:
     """Re-synthesised uint8 images, each the size of its input (edges reflect-padded to a multiple of
-    ``2**levels`` and cropped back)."""
+    ``2**levels`` and cropped back); images of one size go through the network together."""
     m = 2**net.levels
-    out = []
-    for im in images:
-        h, w = im.shape[:2]
-        x = to_tensor([im])
-        ph, pw = (-h) % m, (-w) % m
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect")
-        y = net(x)[..., :h, :w]
-        out.append(((y[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy())
-    return out
+    out: list[np.ndarray | None] = [None] * len(images)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, im in enumerate(images):
+        by_shape.setdefault(im.shape, []).append(i)
+    for (h, w, _), idx in by_shape.items():
+        for start in range(0, len(idx), batch):
+            part = idx[start : start + batch]
+            x = to_tensor([images[i] for i in part])  # [B, C, h, w]
+            ph, pw = (-h) % m, (-w) % m
+            if ph or pw:
+                x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+            y = ((net(x)[..., :h, :w] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+            for i, img in zip(part, y.permute(0, 2, 3, 1).numpy(), strict=True):
+                out[i] = img
+    return out  # type: ignore[return-value]
 
 
 def simulated_fakes(real: ImageSet, upsamplers: list[str] | tuple[str, ...], n: int | None = None, crop: int = 32,
                     steps: int = 300, seed: int = 0, progress: bool = False) -> list[ImageSet]:
     """One fake set per upsampler: ``n`` real images (all by default) re-synthesised by an auto-encoder trained on
     ``real`` with that upsampler."""
-    unknown = sorted(set(upsamplers) - set(UPSAMPLERS))
-    if unknown:
-        raise ValueError(f"unknown upsampler(s) {unknown}; expected some of {list(UPSAMPLERS)}")
+    check_upsamplers(upsamplers)
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(real))[: n or len(real)]
     chosen = [real.images[i] for i in idx]

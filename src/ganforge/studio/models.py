@@ -213,8 +213,7 @@ class GeneratorModel(StudioModel):
         if steps < 2:
             raise ValueError(f"an interpolation strip needs at least 2 steps, got {steps}")
         # without a class, a conditional model walks from seed A's class to seed B's (seed mod classes)
-        c = class_vectors(klass, 1, self.c_dim) if klass is not None else class_vectors(
-            None, 2, self.c_dim, [seed_a, seed_b])
+        c = class_vectors(klass, 2, self.c_dim, [seed_a, seed_b])
         mode = "w-lerp" if self.mixing else "z-slerp"
         imgs = torch.cat(list(walk(self.G, [seed_a, seed_b], steps - 1, mode, c=c, truncation_psi=psi)))
         return make_grid(self._display(imgs), nrow=steps)

@@ -23,7 +23,13 @@ from torch import nn
 
 from ganforge.data import GanDataset
 from ganforge.metrics.evaluate import default_extractor
-from ganforge.train.monitor import class_coverage, coverage_warning, overfit_signal, saturation_message
+from ganforge.train.monitor import (
+    class_coverage,
+    coverage_warning,
+    covered_classes,
+    overfit_signal,
+    saturation_message,
+)
 
 LOGISTIC_LOSSES = ("non-saturating", "minimax", "stylegan2")
 
@@ -83,7 +89,7 @@ class Diagnostics:
         if self.use_coverage:
             counts = class_coverage(G, self.classifier(), self.n, self.seed, self.device)
             values["coverage"] = counts.tolist()
-            values["coverage/classes"] = float((counts >= max(1.0, 0.1 * counts.sum() / len(counts))).sum())
+            values["coverage/classes"] = float(covered_classes(counts).sum())
             if (text := coverage_warning(counts)) is not None:
                 found["coverage"] = text
         if D is not None and self.held_idx is not None and self.heldout is not None:

@@ -215,11 +215,16 @@ def class_coverage(G: nn.Module, classifier: FeatureExtractor, n: int = 1000, se
     return class_counts(classes, k)
 
 
+def covered_classes(counts: np.ndarray, min_fraction: float = 0.1) -> np.ndarray:
+    """Boolean ``[K]``: which classes get at least ``min_fraction`` of their fair (uniform) share (and >= 1 sample)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    return counts >= max(1.0, min_fraction * counts.sum() / len(counts))
+
+
 def coverage_warning(counts: np.ndarray, min_fraction: float = 0.1) -> str | None:
     """A warning when fewer than all classes get ``min_fraction`` of their fair share, else None."""
     counts = np.asarray(counts, dtype=np.float64)
-    expected = counts.sum() / len(counts)
-    missing = np.flatnonzero(counts < max(1.0, min_fraction * expected))
+    missing = np.flatnonzero(~covered_classes(counts, min_fraction))
     if len(missing) == 0:
         return None
     shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")

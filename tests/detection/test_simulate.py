@@ -25,14 +25,19 @@ def test_every_upsampler_keeps_the_shape(kind):
     assert odd[0].shape == (30, 37, 3) and odd[0].dtype == np.uint8
 
 
-def test_training_learns_to_reconstruct(digits):
+@pytest.mark.parametrize("kind", UPSAMPLERS)
+def test_training_learns_to_reconstruct_rather_than_the_black_background(digits, kind):
+    """Digits are ~85 % black, so the all-black image is the L1 median; a tanh (or dead-ReLU) decoder settled there
+    for two of the four upsamplers. Every upsampler must beat it by far and reproduce the strokes."""
     imgs = digits.images[:64]
     x = to_tensor(imgs)
-    untrained = Resynthesizer(1, "transposed").eval()
-    trained = train_resynthesizer(digits.images, "transposed", crop=32, steps=60, batch=16, seed=0)
+    trained = train_resynthesizer(digits.images, kind, crop=32, steps=60, batch=16, seed=0)
     with torch.no_grad():
-        before, after = (untrained(x) - x).abs().mean(), (trained(x) - x).abs().mean()
-    assert after < 0.5 * before
+        after = (trained(x).clamp(-1, 1) - x).abs().mean()
+    all_black = (x + 1).abs().mean()
+    assert after < 0.75 * all_black
+    out = np.stack(resynthesize(trained, imgs))
+    assert out.std() > 0.3 * np.stack(imgs).std()
 
 
 def test_simulated_sets_and_errors(digits):

@@ -6,10 +6,12 @@ kind of upsampling reproduces them on real images. A detector trained on such re
 upsampler's signature rather than one generator's content, so it transfers to generators it never saw.
 
 :class:`Resynthesizer` is a small auto-encoder: a stride-1 stem, ``levels`` stride-2 convolutions down, then
-``levels`` x (2x upsampling of the chosen kind + 3x3 convolution) up, tanh out. Upsamplers (the ones real generators
-use): ``transposed`` (4x4 stride-2 transposed convolution, DCGAN), ``nearest`` (nearest neighbour + conv, ProGAN),
-``bilinear`` (+ conv, StyleGAN-like smooth upsampling) and ``pixelshuffle`` (sub-pixel convolution). It is trained
-for a few hundred steps on random crops of the real training images with an L1 loss, then applied to whole images.
+``levels`` x (2x upsampling of the chosen kind + 3x3 convolution + leaky ReLU) up and a linear 3x3 output, clamped
+to [-1, 1] only when quantised (a tanh output, or plain ReLUs, let it settle on the all-black median of mostly black
+images such as digits and never leave it). Upsamplers (the ones real generators use): ``transposed`` (4x4 stride-2
+transposed convolution, DCGAN), ``nearest`` (nearest neighbour + conv, ProGAN), ``bilinear`` (+ conv, StyleGAN-like
+smooth upsampling) and ``pixelshuffle`` (sub-pixel convolution). It is trained for a few hundred steps on random
+crops of the real training images with an L1 loss, then applied to whole images.
 """
 
 from __future__ import annotations
@@ -68,8 +70,8 @@ class Resynthesizer(nn.Module):
             down += [nn.Conv2d(width, width, 4, 2, 1), nn.LeakyReLU(0.2)]
         up: list[nn.Module] = []
         for _ in range(levels):
-            up += [_Up(upsampler, width, width), nn.ReLU()]
-        up += [nn.Conv2d(width, channels, 3, 1, 1), nn.Tanh()]
+            up += [_Up(upsampler, width, width), nn.LeakyReLU(0.2)]
+        up.append(nn.Conv2d(width, channels, 3, 1, 1))  # linear: a tanh here saturates at the black background
         self.encoder, self.decoder = nn.Sequential(*down), nn.Sequential(*up)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

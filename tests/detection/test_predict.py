@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from ganforge.detection.predict import predict_path, score_arrays
@@ -24,7 +25,7 @@ def test_folder_is_scored_and_corrupt_files_get_clear_error_entries(mixed_folder
         by = {n: r for n, r in zip(names, records, strict=True)}
         for n in ("a_grey.png", "b_rgb.jpg", "c_rgba.png", "d_tiny.png"):
             assert 0.0 < by[n]["p_fake"] < 1.0 and by[n]["label"] in ("real", "fake") and "error" not in by[n]
-            assert by[n]["p_fake"] == float(1 / (1 + np.exp(-by[n]["logit"] / 2.0)))  # calibrated with T = 2
+            assert by[n]["p_fake"] == pytest.approx(1 / (1 + np.exp(-by[n]["logit"] / 2.0)), rel=1e-9)  # T = 2
         for n in ("e_corrupt.png", "f_truncated.png"):
             assert set(by[n]) == {"file", "error"} and n in by[n]["error"]
 

@@ -10,8 +10,9 @@ import torch
 from ganforge.checkpoint import CheckpointError, save_checkpoint
 from ganforge.detection.data import ImageSet, load_source, read_images
 from ganforge.detection.predict import load_detector, save_detector, score_arrays
-from ganforge.detection.train import DetectorTrainConfig, split_indices, train_detector
+from ganforge.detection.train import DetectorTrainConfig, set_real_fpr, split_indices, train_detector
 from ganforge.models.dcgan import DCGANGenerator
+from ganforge.models.detector import Detector
 
 TINY_MODEL = {"width": 8, "depth": 2, "spectrum_size": 14, "hidden": 16}
 
@@ -70,6 +71,8 @@ def test_config_and_data_are_validated():
         DetectorTrainConfig(model={"crop": 32})
     with pytest.raises(ValueError, match="blur_prob"):
         DetectorTrainConfig(augment={"blur_prob": 2})
+    with pytest.raises(ValueError, match="real_fpr"):
+        DetectorTrainConfig(real_fpr=0.5)
     with pytest.raises(ValueError, match="too few"):
         split_indices(2, 0.15, 0.15, np.random.default_rng(0), "tiny")
     empty = ImageSet("empty", [], [])
@@ -81,3 +84,31 @@ def test_splits_are_disjoint_and_cover_everything():
     s = split_indices(100, 0.15, 0.15, np.random.default_rng(0), "x")
     allidx = np.concatenate([s.train, s.calib, s.test])
     assert sorted(allidx.tolist()) == list(range(100)) and len(s.calib) == 15 and len(s.test) == 15
+
+
+def test_real_fpr_moves_the_threshold_to_that_share_of_reals():
+    """The head's bias absorbs the shift, so logit 0 (probability 0.5) leaves exactly the asked share of these reals
+    above it; scores keep their order and every downstream user of the logit sees the new threshold."""
+    torch.manual_seed(0)
+    net = Detector(channels=1, crop=16, **{**TINY_MODEL, "spectrum_size": 8}).eval()
+    x = torch.rand(200, 1, 16, 16) * 2 - 1
+    with torch.no_grad():
+        before = net(x).numpy()
+    shift = set_real_fpr(net, before, 0.05)
+    with torch.no_grad():
+        after = net(x).numpy()
+    assert shift == pytest.approx(float(np.quantile(before, 0.95)))
+    assert np.allclose(after, before - shift, atol=1e-5)
+    assert np.mean(after > 0) == pytest.approx(0.05, abs=0.006)
+    with pytest.raises(ValueError, match="held-out real"):
+        set_real_fpr(net, np.array([]), 0.05)
+
+
+def test_the_threshold_shift_is_reported_and_none_keeps_training_threshold(trained, weak_generator):
+    _, report, _, _ = trained
+    assert report["threshold_shift"] != 0.0
+    real = read_images("digits", max_images=40)
+    fake = load_source(weak_generator, 40)
+    cfg = DetectorTrainConfig(crop=28, steps=2, batch=4, model=TINY_MODEL, stats_images=8, real_fpr=None)
+    _, plain = train_detector(real, [fake], cfg, progress=False)
+    assert plain["threshold_shift"] == 0.0

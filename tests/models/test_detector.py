@@ -12,7 +12,15 @@ import torch.nn.functional as F
 
 from ganforge.checkpoint import load_networks, save_checkpoint
 from ganforge.models import network_class
-from ganforge.models.detector import Detector, dct_matrix, log_spectrum
+from ganforge.models.detector import (
+    SAT_BINS,
+    Detector,
+    dct_matrix,
+    log_spectrum,
+    npr_residual,
+    parse_branches,
+    saturation_features,
+)
 
 TINY = {"width": 4, "depth": 2, "spectrum_size": 8, "hidden": 8}
 
@@ -45,7 +53,9 @@ def test_wrong_channels_and_too_small_inputs_are_refused_with_what_was_expected(
 @pytest.mark.parametrize("kwargs,match", [
     ({"channels": 2}, "channels must be 1 or 3"),
     ({"spectrum": "wavelet"}, "spectrum must be one of"),
-    ({"branches": "neither"}, "branches must be one of"),
+    ({"branches": "neither"}, "branches must be distinct names"),
+    ({"branches": "pixel+pixel"}, "branches must be distinct names"),
+    ({"pixel_input": "edges"}, "pixel_input must be one of"),
     ({"spectrum_channels": "rgb"}, "spectrum_channels"),
     ({"spectrum_size": 32, "crop": 16}, "spectrum_size must be in"),
 ])
@@ -69,7 +79,8 @@ def test_seeded_construction_is_deterministic_and_seeds_differ():
 
 
 @pytest.mark.parametrize("kw", [{}, {"spectrum": "dct", "spectrum_channels": "each"}, {"branches": "pixel"},
-                                {"branches": "spectrum"}])
+                                {"branches": "spectrum"}, {"branches": "both", "pixel_input": "image"},
+                                {"branches": "saturation"}, {"pixel_input": "image+npr"}])
 def test_safetensors_round_trip_gives_identical_outputs(tmp_path, kw):
     net = _net(3, **kw)
     shape = net.spec_mean.shape
@@ -134,3 +145,37 @@ def test_log_spectrum_shows_the_replicas_of_4x_zero_insertion_upsampling_at_quar
     assert log_spectrum(x, "dct").shape == x.shape
     with pytest.raises(ValueError, match="spectrum must be one of"):
         log_spectrum(x, "wavelet")
+
+
+def test_branch_names_parse_and_the_old_name_still_loads():
+    assert parse_branches("both") == ("pixel", "spectrum")
+    assert parse_branches("spectrum+saturation") == ("spectrum", "saturation")
+    net = _net(1, branches="both", pixel_input="image")  # the configuration detectors were saved with before
+    assert net.sat_head is None and net.pixel is not None and net.spec_head is not None
+
+
+def test_npr_residual_vanishes_on_nearest_upsampled_images_and_keeps_the_shape():
+    """Tan et al. 2024: nearest 2x upsampling makes every 2x2 cell constant, so its residual is exactly zero."""
+    small = torch.randn(2, 3, 8, 9)
+    up = F.interpolate(small, scale_factor=2, mode="nearest")  # [2, 3, 16, 18]
+    assert torch.equal(npr_residual(up), torch.zeros_like(up))
+    odd = torch.randn(1, 1, 7, 5)
+    r = npr_residual(odd)
+    assert r.shape == odd.shape
+    assert r[0, 0, 0, 0] == 0 and r[0, 0, 1, 1] == odd[0, 0, 1, 1] - odd[0, 0, 0, 0]
+    assert r[0, 0, 6, 4] == 0  # the last odd row/column is its own cell's anchor
+
+
+def test_saturation_features_count_clipped_pixels_and_the_histogram():
+    img = torch.full((1, 1, 10, 10), -1.0)
+    img[..., :2, :] = 1.0  # 20 % white
+    img[..., 2:3, :] = 0.0  # 10 % mid-grey
+    img[..., 3, 0] = -1.0 + 2.0 / 255.0  # one pixel one uint8 step above black: not clipped
+    f = saturation_features(img)
+    assert f.shape == (1, 2 + SAT_BINS)
+    assert torch.allclose(f[0, :2].exp() - 1e-3, torch.tensor([0.69, 0.20]))
+    hist = f[0, 2:]
+    assert torch.isclose(hist.sum(), torch.tensor(1.0))
+    assert torch.isclose(hist[0], torch.tensor(0.70)) and torch.isclose(hist[-1], torch.tensor(0.20))
+    assert torch.isclose(hist[SAT_BINS // 2], torch.tensor(0.10))
+    assert saturation_features(torch.zeros(3, 3, 8, 8)).shape == (3, 3 * (2 + SAT_BINS))

@@ -1,4 +1,5 @@
-"""A detector of GAN-generated images: a small pixel CNN plus frequency features, returning one logit per image.
+"""A detector of GAN-generated images: a small CNN on pixel residuals plus frequency and clipping features, one logit
+per image.
 
 Anchors:
 - Wang et al., "CNN-generated images are surprisingly easy to spot... for now", CVPR 2020 (CNNDetection): a plain
@@ -8,17 +9,26 @@ Anchors:
 - Frank et al., "Leveraging Frequency Analysis for Deep Fake Image Recognition", ICML 2020, and Durall et al.,
   "Watch your Up-Convolution", CVPR 2020: the upsampling layers of generators leave periodic peaks in the spectrum
   (at multiples of 1/4 and 1/2 cycles per pixel for 2x up-convolutions), visible in a log-magnitude FFT or DCT.
+- Tan et al., "Rethinking the Up-Sampling Operations in CNN-based Generative Network for Generalizable Deepfake
+  Detection", CVPR 2024 (NPR): the pixel branch generalises better to unseen generators when it sees the residual of
+  each 2x2 cell against its top-left pixel instead of the image (the local correlation upsampling leaves).
+- McCloskey & Albright, "Detecting GAN-Generated Imagery Using Saturation Cues", ICIP 2019: real pictures clip at 0
+  and 255 far more often than generated ones.
 
-Architecture (``forward(img [N, C, H, W] in [-1, 1]) -> logit [N]``, positive = generated):
-- pixel branch: a stride-1 3x3 convolution (no early downsampling, so high-frequency traces survive), then ``depth``
+Architecture (``forward(img [N, C, H, W] in [-1, 1]) -> logit [N]``, positive = generated); ``branches`` picks any of:
+- ``pixel``: a stride-1 3x3 convolution (no early downsampling, so high-frequency traces survive), then ``depth``
   stride-2 convolutions with group norm and LeakyReLU, then global average and max pooling -> ``2 * width_last``.
-- spectrum branch: the per-image-mean-removed luminance (or each channel), its log-magnitude FFT (centred with
+  Its input (``pixel_input``) is the NPR residual (default), the image, or both stacked.
+- ``spectrum``: the per-image-mean-removed luminance (or each channel), its log-magnitude FFT (centred with
   fftshift) or orthonormal DCT-II, pooled (average and max) onto a fixed ``spectrum_size`` x ``spectrum_size`` grid
   of *normalised* frequency, standardised by the ``spec_mean``/``spec_std`` buffers (per-frequency statistics of the
   training set, as in Frank et al.), then one hidden fully connected layer -> ``hidden``.
-- head: concatenation -> linear -> one logit.
+- ``saturation``: per channel, the log share of clipped pixels (0 and 255) and a 16-bin intensity histogram, then
+  one hidden fully connected layer -> ``hidden``.
+- head: concatenation -> linear -> one logit. Its bias also carries the decision threshold that
+  ``ganforge.detection.train.set_real_fpr`` places.
 
-Input size: both branches accept any ``H, W >= spectrum_size`` (the pixel branch is fully convolutional; the spectrum
+Input size: all branches accept any ``H, W >= spectrum_size`` (the pixel branch is fully convolutional; the spectrum
 is pooled over normalised frequency, so a peak at 1/4 cycles/pixel lands in the same bin at any size). ``crop`` is
 the patch size the data pipeline (``ganforge.detection.data``) feeds: random ``crop`` x ``crop`` patches in
 training; at test a centre crop, or an upscale of the short side to ``crop`` when the image is smaller (or a resize of
@@ -38,7 +48,9 @@ from ganforge.models import register_network
 from ganforge.models.base import Network
 
 SPECTRA = ("fft", "dct")
-BRANCHES = ("both", "pixel", "spectrum")
+BRANCHES = ("pixel", "spectrum", "saturation")
+BRANCH_ALIASES = {"both": ("pixel", "spectrum")}  # the name older saved detectors use
+PIXEL_INPUTS = ("image", "npr", "image+npr")
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, the same weights as ganforge.data.transforms.convert_channels
 _LOG_EPS = 1e-4  # below the uint8 quantisation noise floor (~2e-3 per orthonormal frequency bin)
 
@@ -71,6 +83,49 @@ def log_spectrum(x: torch.Tensor, kind: str = "fft") -> torch.Tensor:
     return torch.log(mag + _LOG_EPS)
 
 
+SAT_BINS = 16
+_SAT_EPS = 1e-3
+
+
+def parse_branches(branches: str) -> tuple[str, ...]:
+    """``"pixel+spectrum"`` -> ``("pixel", "spectrum")``; ``"both"`` is pixel + spectrum. Unknown names are errors."""
+    names = BRANCH_ALIASES.get(branches) or tuple(b.strip() for b in branches.split("+"))
+    bad = [b for b in names if b not in BRANCHES]
+    if bad or not names or len(set(names)) != len(names):
+        raise ValueError(f"branches must be distinct names from {BRANCHES} joined by '+' (or 'both'), got {branches!r}")
+    return names
+
+
+def saturation_features(img: torch.Tensor) -> torch.Tensor:
+    """Clipping statistics and a coarse intensity histogram of each channel: ``[N, C, H, W] -> [N, C * (2 + 16)]``.
+
+    McCloskey & Albright, "Detecting GAN-Generated Imagery Using Saturation Cues" (ICIP 2019): cameras and scanners
+    clip, so real pictures hold many pixels at exactly 0 or 255, while a generator's smooth output (tanh or a
+    normalised linear layer) rarely lands on the extremes after quantisation. Per channel: log of the fraction of
+    pixels within half a uint8 step of -1 and of +1 (images in [-1, 1]), then the fractions in 16 equal bins.
+    """
+    x = img.flatten(2).float()  # [N, C, HW]
+    half_step = 1.0 / 255.0  # half of one uint8 step (2 / 255) in [-1, 1]
+    low = (x <= -1.0 + half_step).float().mean(dim=2)  # [N, C]
+    high = (x >= 1.0 - half_step).float().mean(dim=2)
+    bins = ((x.clamp(-1.0, 1.0) + 1.0) * (SAT_BINS / 2.0)).long().clamp_max(SAT_BINS - 1)  # [N, C, HW]
+    hist = F.one_hot(bins, SAT_BINS).float().mean(dim=2)  # [N, C, SAT_BINS]
+    clip = torch.stack([low, high], dim=2).add(_SAT_EPS).log()  # [N, C, 2]
+    return torch.cat([clip, hist], dim=2).flatten(1).to(img.dtype)
+
+
+def npr_residual(x: torch.Tensor) -> torch.Tensor:
+    """Neighbouring-pixel relationships (Tan et al. 2024): ``x`` minus its 2x nearest down-then-up copy.
+
+    ``[N, C, H, W] -> [N, C, H, W]``: inside each 2x2 cell, every pixel minus the cell's top-left one. Generator
+    upsampling makes the pixels of a cell correlated in a way real cameras and scanners do not; the residual
+    isolates that local structure from the content. Odd sizes: the last row/column compares with its own cell.
+    """
+    h, w = x.shape[-2:]
+    anchor = x[..., ::2, ::2].repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)[..., :h, :w]
+    return x - anchor
+
+
 @register_network("detector")
 class Detector(Network):
     """Real-vs-generated image classifier; see the module docstring for the design and the papers.
@@ -84,7 +139,9 @@ class Detector(Network):
         spectrum_size: side of the pooled frequency grid.
         spectrum_channels: ``"gray"`` (luminance only) or ``"each"`` (one spectrum per input channel).
         hidden: width of the spectrum branch's hidden layer.
-        branches: ``"both"``, or ``"pixel"`` / ``"spectrum"`` alone (for ablations).
+        branches: the branches joined by ``+`` (``"pixel+spectrum+saturation"``; ``"both"`` = pixel + spectrum, the
+            older default); fewer for ablations.
+        pixel_input: what the pixel branch sees: ``"npr"``, ``"image"`` or ``"image+npr"``.
     """
 
     def __init__(
@@ -97,7 +154,8 @@ class Detector(Network):
         spectrum_size: int = 16,
         spectrum_channels: str = "gray",
         hidden: int = 64,
-        branches: str = "both",
+        branches: str = "pixel+spectrum+saturation",
+        pixel_input: str = "npr",
     ) -> None:
         super().__init__()
         if channels not in (1, 3):
@@ -106,20 +164,22 @@ class Detector(Network):
             raise ValueError(f"spectrum must be one of {SPECTRA}, got {spectrum!r}")
         if spectrum_channels not in ("gray", "each"):
             raise ValueError(f"spectrum_channels must be 'gray' or 'each', got {spectrum_channels!r}")
-        if branches not in BRANCHES:
-            raise ValueError(f"branches must be one of {BRANCHES}, got {branches!r}")
+        used = parse_branches(branches)
         if depth < 1 or width < 1 or hidden < 1:
             raise ValueError(f"depth, width and hidden must be >= 1, got {depth}, {width}, {hidden}")
         if not 2 <= spectrum_size <= crop:
             raise ValueError(f"spectrum_size must be in [2, crop={crop}], got {spectrum_size}")
-        self.channels, self.crop, self.branches = channels, crop, branches
+        if pixel_input not in PIXEL_INPUTS:
+            raise ValueError(f"pixel_input must be one of {PIXEL_INPUTS}, got {pixel_input!r}")
+        self.channels, self.crop, self.branches, self.pixel_input = channels, crop, branches, pixel_input
         self.spectrum, self.spectrum_size = spectrum, spectrum_size
         self.spec_c = 1 if spectrum_channels == "gray" or channels == 1 else channels
         self.gray = spectrum_channels == "gray" and channels == 3
         feat = 0
-        if branches in ("both", "pixel"):
+        if "pixel" in used:
             widths = [min(width * 2**i, 8 * width) for i in range(depth + 1)]
-            layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 3, 1, 1), nn.LeakyReLU(0.2)]
+            in_ch = channels * (2 if pixel_input == "image+npr" else 1)
+            layers: list[nn.Module] = [nn.Conv2d(in_ch, widths[0], 3, 1, 1), nn.LeakyReLU(0.2)]
             for a, b in zip(widths[:-1], widths[1:], strict=True):
                 layers += [nn.Conv2d(a, b, 3, 2, 1), nn.GroupNorm(_groups(b), b), nn.LeakyReLU(0.2)]
             self.pixel = nn.Sequential(*layers)
@@ -129,11 +189,16 @@ class Detector(Network):
         spec_shape = (2 * self.spec_c, spectrum_size, spectrum_size)  # average- and max-pooled spectra
         self.register_buffer("spec_mean", torch.zeros(spec_shape))
         self.register_buffer("spec_std", torch.ones(spec_shape))
-        if branches in ("both", "spectrum"):
+        if "spectrum" in used:
             self.spec_head = nn.Sequential(nn.Linear(math.prod(spec_shape), hidden), nn.LeakyReLU(0.2))
             feat += hidden
         else:
             self.spec_head = None
+        if "saturation" in used:
+            self.sat_head = nn.Sequential(nn.Linear(channels * (2 + SAT_BINS), hidden), nn.LeakyReLU(0.2))
+            feat += hidden
+        else:
+            self.sat_head = None
         self.head = nn.Linear(feat, 1)
         # Temperature scaling (Guo et al. 2017): predict_proba = sigmoid(logit / T); fitted after training.
         self.register_buffer("temperature", torch.ones(()))
@@ -175,15 +240,24 @@ class Detector(Network):
             raise ValueError(f"temperature must be a positive finite number, got {t}")
         self.temperature.fill_(t)
 
+    def pixel_view(self, img: torch.Tensor) -> torch.Tensor:
+        """What the pixel branch sees: the image, its NPR residual, or both stacked on channels."""
+        if self.pixel_input == "image":
+            return img
+        r = npr_residual(img)
+        return r if self.pixel_input == "npr" else torch.cat([img, r], dim=1)
+
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         self.check_input(img)
         feats = []
         if self.pixel is not None:
-            h = self.pixel(img)  # [N, w, H', W']
+            h = self.pixel(self.pixel_view(img))  # [N, w, H', W']
             feats += [h.mean(dim=(2, 3)), h.amax(dim=(2, 3))]
         if self.spec_head is not None:
             spec = (self.spectrum_features(img) - self.spec_mean) / self.spec_std  # [N, 2*spec_c, S, S]
             feats.append(self.spec_head(spec.flatten(1)))
+        if self.sat_head is not None:
+            feats.append(self.sat_head(saturation_features(img)))
         return self.head(torch.cat(feats, dim=1)).squeeze(1)  # [N]
 
     @torch.no_grad()

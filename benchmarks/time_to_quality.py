@@ -97,11 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--kimg", type=float, default=None, help="Override the default run's length (kimg) only.")
+    ap.add_argument("--outdir", default=None,
+                    help="Keep the run (checkpoints, grids) here; default: a temporary folder removed at the end.")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                     help="Override one training option for an experiment, e.g. --set ema_kimg=5 (repeatable).")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        given = {"outdir": tmp, "seed": args.seed, "device": args.device}
+        given = {"outdir": args.outdir or tmp, "seed": args.seed, "device": args.device}
         if args.threads:
             given["threads"] = args.threads
         if args.kimg:

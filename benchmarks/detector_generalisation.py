@@ -56,9 +56,9 @@ FAMILY_KWARGS = {  # small networks: minutes on two CPU cores
                  "d_kwargs": {"channel_base": 1024, "channel_max": 64}, "z_dim": 64},
 }
 PERTURBED = Perturbation(jpeg_quality=75, scale=0.5)
-# CNNDetection's blur and JPEG, milder blur for 32x32 digits, and downscaling half the time (images met in the wild
-# are more often shrunk than enlarged), both most of the time: without it, shrunk and re-compressed reals score like
-# fakes and cross the threshold.
+# CNNDetection's blur and JPEG (milder blur for 32x32 digits) plus downscaling (images met in the wild are more often
+# shrunk than enlarged), JPEG and downscaling 80 % of the time each: rarer, and shrunk, re-compressed reals score
+# like fakes and cross the threshold (run C in BENCHMARKS.md used 50 %).
 DIGITS_AUGMENT = {"blur_sigma": (0.0, 1.0), "jpeg_prob": 0.8, "resize_prob": 0.8, "resize_scale": (0.5, 1.0)}
 
 

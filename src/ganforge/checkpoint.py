@@ -141,7 +141,7 @@ def load_networks(
         if name not in entries:
             raise CheckpointError(f"{path}: no network {name!r}; it has {sorted(entries)}")
         cls = network_class(entries[name]["class"])
-        net = cls(**entries[name]["config"])
+        net = cls(**cls.saved_config(entries[name]["config"]))
         file = path / f"{name}.safetensors"
         if not file.is_file():
             raise CheckpointError(f"{file}: missing weights file")

@@ -4,6 +4,7 @@ and the spectrum features see a generator-style periodic artefact where theory p
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -179,3 +180,19 @@ def test_saturation_features_count_clipped_pixels_and_the_histogram():
     assert torch.isclose(hist[0], torch.tensor(0.70)) and torch.isclose(hist[-1], torch.tensor(0.20))
     assert torch.isclose(hist[SAT_BINS // 2], torch.tensor(0.10))
     assert saturation_features(torch.zeros(3, 3, 8, 8)).shape == (3, 3 * (2 + SAT_BINS))
+
+
+def test_a_detector_saved_before_pixel_input_existed_still_sees_the_image(tmp_path):
+    """Older checkpoints record ``branches: "both"`` and no ``pixel_input``; rebuilding them with today's default
+    (NPR) would feed their image-trained pixel CNN the wrong input. ``legacy_defaults`` keeps them as they were."""
+    old = _net(1, branches="both", pixel_input="image")
+    save_checkpoint(tmp_path / "det", {"detector": old}, {"kind": "detector"})
+    cfg_file = tmp_path / "det" / "config.json"
+    meta = json.loads(cfg_file.read_text())
+    del meta["networks"]["detector"]["config"]["pixel_input"]
+    cfg_file.write_text(json.dumps(meta))
+    back = load_networks(tmp_path / "det", ["detector"])["detector"]
+    assert back.pixel_input == "image"
+    x = torch.rand(3, 1, 20, 20) * 2 - 1
+    assert torch.equal(back(x), old(x))
+    assert Detector().pixel_input == "npr"  # new detectors keep the new default

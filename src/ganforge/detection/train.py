@@ -111,10 +111,6 @@ def infer_channels(sets: list[ImageSet]) -> int:
     return 3 if any(im.shape[2] >= 3 for s in sets for im in s.images) else 1
 
 
-def _converted(s: ImageSet, channels: int) -> list[np.ndarray]:
-    return s.converted(channels).images
-
-
 @torch.no_grad()
 def spectrum_stats(net: Detector, images: list[np.ndarray], view: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-frequency mean and std ``[2 * spec_c, S, S]`` of ``net.spectrum_features`` over ``images``.
@@ -159,8 +155,8 @@ def train_detector(
     rng = np.random.default_rng(cfg.seed)
     channels = cfg.channels or infer_channels([real, *fakes])
     augment = Augment(**cfg.augment)
-    real_imgs = _converted(real, channels)
-    fake_imgs = [_converted(f, channels) for f in fakes]
+    real_imgs = real.converted(channels).images
+    fake_imgs = [f.converted(channels).images for f in fakes]
     real_split = split_indices(len(real_imgs), cfg.calib_fraction, cfg.test_fraction, rng, real.source)
     fake_splits = [split_indices(len(f), cfg.calib_fraction, cfg.test_fraction, rng, s.source)
                    for f, s in zip(fake_imgs, fakes, strict=True)]

@@ -29,6 +29,14 @@ class Network(nn.Module):
     """
 
     config: dict[str, Any]
+    # Arguments added after checkpoints were already saved, with the value that reproduces the older behaviour: a
+    # saved config that lacks one is rebuilt with this value, not with today's default (see ``saved_config``).
+    legacy_defaults: dict[str, Any] = {}
+
+    @classmethod
+    def saved_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Constructor arguments for a config read from a checkpoint: ``legacy_defaults`` fill what it lacks."""
+        return {**cls.legacy_defaults, **config}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

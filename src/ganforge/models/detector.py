@@ -144,6 +144,9 @@ class Detector(Network):
         pixel_input: what the pixel branch sees: ``"npr"``, ``"image"`` or ``"image+npr"``.
     """
 
+    # Detectors saved before ``pixel_input`` existed fed the image itself to the pixel branch.
+    legacy_defaults = {"pixel_input": "image"}
+
     def __init__(
         self,
         channels: int = 3,

@@ -90,3 +90,14 @@ def test_train_on_simulated_fakes_only(tmp_path):
     assert r.exit_code != 0 and "--fake" in r.output
     r = runner.invoke(detect, ["train", "--real", "digits", "--simulate", "cubic", "--out", str(tmp_path / "x")])
     assert r.exit_code != 0 and "unknown upsampler" in r.output
+
+
+def test_processing_option_reaches_the_model_and_a_step_the_augmentation_never_varies_is_refused(weak_generator):
+    runner = CliRunner()
+    base = ["train", "--real", "digits", "--fake", weak_generator, "--out", "x", "--dry-run"]
+    r = runner.invoke(detect, base)
+    assert r.exit_code == 0 and json.loads(r.stdout)["train"]["model"]["processing"] == "jpeg+resize"
+    r = runner.invoke(detect, [*base, "--processing", "", "--jpeg-prob", "0"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["train"]["model"]["processing"] == ""
+    r = runner.invoke(detect, [*base, "--jpeg-prob", "0"])
+    assert isinstance(r.exception, ValueError) and "jpeg_prob in (0, 1)" in str(r.exception)

@@ -103,6 +103,26 @@ def test_augment_gives_crop_patches_and_actually_degrades():
     assert resized.shape == (16, 16, 3)  # 10x10 after the rescale, upscaled back to the crop
 
 
+def test_augment_records_what_it_did_and_forced_steps_happen():
+    img = np.random.default_rng(0).integers(0, 256, (32, 32, 1), dtype=np.uint8)
+    aug = Augment(blur_prob=0.5, blur_sigma=(0.5, 1.0), jpeg_prob=0.5, resize_prob=0.5, resize_scale=(0.5, 0.7))
+    seen = []
+    for seed in range(40):
+        out, applied = aug.apply(img, 32, np.random.default_rng(seed))
+        # the same draws make the same patch through __call__ (training and calibration see one augmentation)
+        assert np.array_equal(out, aug(img, 32, np.random.default_rng(seed)))
+        seen.append(tuple(applied[k] for k in ("blur", "jpeg", "resize")))
+        if not any(applied.values()):
+            assert np.array_equal(out, img) or np.array_equal(out, img[:, ::-1])  # nothing but a flip
+    assert len(set(seen)) == 8  # every combination occurs, so the record is not constant
+    for force in ({"jpeg": True, "resize": False}, {"jpeg": False, "resize": True}):
+        for seed in range(10):
+            _, applied = aug.apply(img, 32, np.random.default_rng(seed), force)
+            assert {k: applied[k] for k in force} == force
+    same_size = Augment(resize_prob=1.0, resize_scale=(1.0, 1.0), blur_prob=0, jpeg_prob=0)
+    assert same_size.apply(img, 32, np.random.default_rng(0))[1]["resize"] is False  # a no-op is not a resize
+
+
 def test_augment_validates_its_ranges():
     with pytest.raises(ValueError, match="blur_prob"):
         Augment(blur_prob=1.5)

@@ -10,7 +10,13 @@ import torch
 from ganforge.checkpoint import CheckpointError, save_checkpoint
 from ganforge.detection.data import ImageSet, load_source, read_images
 from ganforge.detection.predict import load_detector, save_detector, score_arrays
-from ganforge.detection.train import DetectorTrainConfig, set_real_fpr, split_indices, train_detector
+from ganforge.detection.train import (
+    DetectorTrainConfig,
+    set_cell_thresholds,
+    set_real_fpr,
+    split_indices,
+    train_detector,
+)
 from ganforge.models.dcgan import DCGANGenerator
 from ganforge.models.detector import Detector
 
@@ -104,11 +110,47 @@ def test_real_fpr_moves_the_threshold_to_that_share_of_reals():
         set_real_fpr(net, np.array([]), 0.05)
 
 
-def test_the_threshold_shift_is_reported_and_none_keeps_training_threshold(trained, weak_generator):
-    _, report, _, _ = trained
-    assert report["threshold_shift"] != 0.0
+def test_without_a_processing_head_one_threshold_shift_is_reported_and_none_keeps_training_threshold(
+    weak_generator,
+):
     real = read_images("digits", max_images=40)
     fake = load_source(weak_generator, 40)
-    cfg = DetectorTrainConfig(crop=28, steps=2, batch=4, model=TINY_MODEL, stats_images=8, real_fpr=None)
+    model = {**TINY_MODEL, "processing": ""}
+    cfg = DetectorTrainConfig(crop=28, steps=2, batch=4, model=model, stats_images=8)
+    _, report = train_detector(real, [fake], cfg, progress=False)
+    assert report["threshold_shift"] != 0.0 and report["processing_thresholds"] is None
+    cfg = DetectorTrainConfig(crop=28, steps=2, batch=4, model=model, stats_images=8, real_fpr=None)
     _, plain = train_detector(real, [fake], cfg, progress=False)
-    assert plain["threshold_shift"] == 0.0
+    assert plain["threshold_shift"] == 0.0 and plain["processing_thresholds"] is None
+
+
+def test_each_processing_cell_gets_its_own_false_positive_rate():
+    """Reals processed in different ways score differently; each cell's threshold leaves ``fpr`` of its own reals
+    above it, and a cell with too few reals falls back to the quantile of all of them."""
+    torch.manual_seed(0)
+    net = Detector(channels=1, crop=16, processing="jpeg+resize", **{**TINY_MODEL, "spectrum_size": 8}).eval()
+    rng = np.random.default_rng(0)
+    cells = np.repeat([0, 1, 2, 3], [400, 400, 400, 10])
+    scores = rng.normal(size=len(cells)) + np.array([-6.0, 0.0, -2.0, 5.0])[cells]
+    thr = set_cell_thresholds(net, scores, cells, 0.05)
+    assert list(thr) == ["none", "jpeg", "resize", "jpeg+resize"]
+    for c, name in enumerate(thr):
+        if c < 2:
+            assert np.mean(scores[cells == c] > thr[name]) == pytest.approx(0.05, abs=0.003)
+    pooled = float(np.quantile(scores, 0.95))  # 10 reals in jpeg+resize: the quantile of all of them
+    own = float(np.quantile(scores[cells == 2], 0.95))
+    # JPEG before a resize leaves no trace: both resized cells take the larger of their thresholds
+    assert thr["jpeg+resize"] == thr["resize"] == pytest.approx(max(pooled, own))
+    assert torch.allclose(net.proc_thresholds, torch.tensor(list(thr.values())))
+    with pytest.raises(ValueError, match="no processing head"):
+        set_cell_thresholds(Detector(channels=1, crop=16, processing="", **{**TINY_MODEL, "spectrum_size": 8}),
+                            scores, cells, 0.05)
+    with pytest.raises(ValueError, match="one cell each"):
+        set_cell_thresholds(net, scores, cells[:5], 0.05)
+
+
+def test_training_places_one_threshold_per_processing_cell(trained):
+    net, report, _, _ = trained
+    thr = report["processing_thresholds"]
+    assert list(thr) == ["none", "jpeg", "resize", "jpeg+resize"]
+    assert torch.allclose(net.proc_thresholds, torch.tensor(list(thr.values())))

@@ -16,10 +16,12 @@ from ganforge.models import network_class
 from ganforge.models.detector import (
     SAT_BINS,
     Detector,
+    cell_index,
     dct_matrix,
     log_spectrum,
     npr_residual,
     parse_branches,
+    parse_processing,
     saturation_features,
 )
 
@@ -57,6 +59,8 @@ def test_wrong_channels_and_too_small_inputs_are_refused_with_what_was_expected(
     ({"branches": "neither"}, "branches must be distinct names"),
     ({"branches": "pixel+pixel"}, "branches must be distinct names"),
     ({"pixel_input": "edges"}, "pixel_input must be one of"),
+    ({"processing": "sharpen"}, "processing must be"),
+    ({"processing": "jpeg+jpeg"}, "processing must be"),
     ({"spectrum_channels": "rgb"}, "spectrum_channels"),
     ({"spectrum_size": 32, "crop": 16}, "spectrum_size must be in"),
 ])
@@ -81,12 +85,15 @@ def test_seeded_construction_is_deterministic_and_seeds_differ():
 
 @pytest.mark.parametrize("kw", [{}, {"spectrum": "dct", "spectrum_channels": "each"}, {"branches": "pixel"},
                                 {"branches": "spectrum"}, {"branches": "both", "pixel_input": "image"},
-                                {"branches": "saturation"}, {"pixel_input": "image+npr"}])
+                                {"branches": "saturation"}, {"pixel_input": "image+npr"},
+                                {"processing": "blur+jpeg+resize"}, {"processing": ""}])
 def test_safetensors_round_trip_gives_identical_outputs(tmp_path, kw):
     net = _net(3, **kw)
     shape = net.spec_mean.shape
     net.set_spectrum_stats(torch.randn(shape), torch.rand(shape) + 0.5)
     net.set_temperature(2.5)
+    if net.proc_head is not None:
+        net.set_processing_thresholds(torch.randn(net.proc_thresholds.shape))
     save_checkpoint(tmp_path / "det", {"detector": net}, {"kind": "detector"})
     back = load_networks(tmp_path / "det", ["detector"])["detector"]
     x = torch.rand(5, 3, 24, 31) * 2 - 1
@@ -196,3 +203,39 @@ def test_a_detector_saved_before_pixel_input_existed_still_sees_the_image(tmp_pa
     x = torch.rand(3, 1, 20, 20) * 2 - 1
     assert torch.equal(back(x), old(x))
     assert Detector().pixel_input == "npr"  # new detectors keep the new default
+
+
+def test_the_threshold_is_the_one_expected_for_the_predicted_processing():
+    """forward = score - sum over cells of P(cell) * threshold(cell), the cells being every on/off combination of
+    the processing steps (assumed independent); a confident head picks its cell's threshold."""
+    net = _net(1, processing="jpeg+resize")
+    assert parse_processing("jpeg+resize") == ("jpeg", "resize") and parse_processing("") == ()
+    assert [cell_index(c) for c in ([False, False], [True, False], [False, True], [True, True])] == [0, 1, 2, 3]
+    thr = torch.tensor([-5.0, 1.0, 2.0, 4.0])
+    net.set_processing_thresholds(thr)
+    x = torch.rand(6, 1, 16, 16) * 2 - 1
+    score, proc = net.forward_parts(x)
+    cells = net.cell_probs(proc)
+    assert cells.shape == (6, 4) and torch.allclose(cells.sum(dim=1), torch.ones(6))
+    p = torch.sigmoid(proc)
+    assert torch.allclose(cells[:, 3], p[:, 0] * p[:, 1]) and torch.allclose(cells[:, 1], p[:, 0] * (1 - p[:, 1]))
+    assert torch.allclose(net(x), score - cells @ thr)
+    sure = net.cell_probs(torch.tensor([[50.0, -50.0]]))  # surely JPEG'd, surely not resized: cell 1
+    assert torch.allclose(sure, torch.tensor([[0.0, 1.0, 0.0, 0.0]])) and float(sure @ thr) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="4 finite numbers"):
+        net.set_processing_thresholds(torch.zeros(3))
+    with pytest.raises(ValueError, match="no processing head"):
+        _net(1, processing="").set_processing_thresholds(thr)
+
+
+def test_a_detector_saved_before_the_processing_head_existed_keeps_one_threshold(tmp_path):
+    old = _net(1, processing="")
+    save_checkpoint(tmp_path / "det", {"detector": old}, {"kind": "detector"})
+    cfg_file = tmp_path / "det" / "config.json"
+    meta = json.loads(cfg_file.read_text())
+    del meta["networks"]["detector"]["config"]["processing"]
+    cfg_file.write_text(json.dumps(meta))
+    back = load_networks(tmp_path / "det", ["detector"])["detector"]
+    assert back.proc_head is None
+    x = torch.rand(3, 1, 20, 20) * 2 - 1
+    assert torch.equal(back(x), old(x))

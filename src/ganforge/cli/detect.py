@@ -89,6 +89,9 @@ def detect() -> None:
 @click.option("--real-fpr", type=click.FloatRange(0, 0.5, max_open=True), default=0.01,
               help="Set the 0.5 threshold where this share of held-out reals (as stored and augmented) score "
               "above it; 0 keeps the threshold where training put it.")
+@click.option("--processing", default="jpeg+resize", metavar="STEPS",
+              help="Processing the detector learns to recognise (blur, jpeg, resize joined by '+'); each "
+              "combination gets its own threshold at --real-fpr. '' for one threshold for all images.")
 @click.option("--model-kwargs", callback=json_dict, help='Detector options as JSON, e.g. \'{"spectrum": "dct"}\'.')
 @click.option("--seed", type=int, default=0, help="Random seed (splits, batches, augmentation, fake seeds).")
 @click.option("--device", default="cpu", help="cpu, cuda, mps.")
@@ -98,21 +101,22 @@ def train_cmd(real: str, fakes: tuple[str, ...], simulate: list[str] | None, sim
               n_fake: int, max_real: int | None, data_dir: str | None,
               truncation: tuple[float, float], crop: int, channels: str | None, view: str, steps: int, batch: int,
               lr: float, blur_prob: float, jpeg_prob: float, resize_prob: float,
-              resize_scale: tuple[float, float], real_fpr: float, model_kwargs: dict | None,
+              resize_scale: tuple[float, float], real_fpr: float, processing: str, model_kwargs: dict | None,
               seed: int, device: str, dry_run: bool, quiet: bool) -> None:
     """Train a detector on real vs fake images, calibrate it on a held-out split, and save it.
 
     \b
     Each source is split into train / calibration / test (70/15/15). The decision threshold is set on the
-    calibration reals (--real-fpr), the temperature is fitted on the calibration split, and the test-split
-    metrics (AUC, AP, accuracy, ECE before/after) are printed and saved.
+    calibration reals (--real-fpr), separately for each combination of the --processing steps (the detector
+    learns to recognise them), the temperature is fitted on the calibration split, and the test-split metrics
+    (AUC, AP, accuracy, ECE before/after) are printed and saved.
     """
     from ganforge.detection.predict import save_detector
     from ganforge.detection.train import DetectorTrainConfig, train_detector
 
     cfg = DetectorTrainConfig(
         crop=crop, channels=int(channels) if channels else None, steps=steps, batch=batch, lr=lr, view=view,
-        seed=seed, device=device, model=model_kwargs or {}, real_fpr=real_fpr or None,
+        seed=seed, device=device, model={"processing": processing, **(model_kwargs or {})}, real_fpr=real_fpr or None,
         augment={"blur_prob": blur_prob, "jpeg_prob": jpeg_prob, "resize_prob": resize_prob,
                  "resize_scale": resize_scale},
     )

@@ -294,16 +294,39 @@ class Augment:
 
     def __call__(self, arr: np.ndarray, crop: int, rng: np.random.Generator) -> np.ndarray:
         """One augmented ``crop`` x ``crop`` training patch from ``arr [H, W, C]`` (channels already converted)."""
-        if rng.random() < self.resize_prob:
-            arr = rescale(arr, float(rng.uniform(*self.resize_scale)))
-        if rng.random() < self.blur_prob:
-            arr = gaussian_blur(arr, float(rng.uniform(*self.blur_sigma)))
-        if rng.random() < self.jpeg_prob:
+        return self.apply(arr, crop, rng)[0]
+
+    def apply(
+        self, arr: np.ndarray, crop: int, rng: np.random.Generator, force: dict[str, bool] | None = None
+    ) -> tuple[np.ndarray, dict[str, bool]]:
+        """An augmented patch and which processing steps changed it (``{"blur", "jpeg", "resize"} -> bool``).
+
+        ``force`` fixes whether a step is applied (its strength is still drawn from its range); steps it does not
+        name follow their probabilities. The record teaches the detector's processing head and sorts held-out reals
+        into the cells whose thresholds ``set_cell_thresholds`` places. A rescale or blur that leaves the pixels as
+        they were (factor rounding to the same size, sigma 0) counts as not applied.
+        """
+        force = force or {}
+
+        def happens(step: str, prob: float) -> bool:
+            return force[step] if step in force else bool(rng.random() < prob)
+
+        applied = {"blur": False, "jpeg": False, "resize": False}
+        if happens("resize", self.resize_prob):
+            out = rescale(arr, float(rng.uniform(*self.resize_scale)))
+            applied["resize"] = out.shape != arr.shape
+            arr = out
+        if happens("blur", self.blur_prob):
+            sigma = float(rng.uniform(*self.blur_sigma))
+            applied["blur"] = sigma > 0
+            arr = gaussian_blur(arr, sigma)
+        if happens("jpeg", self.jpeg_prob):
             arr = jpeg(arr, int(rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1)))
+            applied["jpeg"] = True
         arr = random_crop(arr, crop, rng)
         if self.flip and rng.random() < 0.5:
             arr = arr[:, ::-1]
-        return np.ascontiguousarray(arr)
+        return np.ascontiguousarray(arr), applied
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

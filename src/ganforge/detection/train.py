@@ -4,20 +4,27 @@ Procedure (Wang et al. 2020 for the classifier and augmentation; Frank et al. 20
 Guo et al. 2017 for calibration):
 
 1. Every source (the real set and each fake source) is split at random (seeded) into train / calibration / test.
-   The held-out splits are scored with the deterministic test view and never augmented.
+   The held-out splits are scored with the deterministic test view (the calibration reals also augmented, step 4).
 2. Per-frequency mean and standard deviation of the pooled log spectra of up to ``stats_images`` training images
-   (half real, half fake, test view) are installed in the network.
+   (half real, half fake, test view) are installed in the network; with a JPEG step in the processing head, its
+   recogniser (a logistic model on the DCT-lattice fit) is fitted on augmented training images
+   (``_fit_jpeg_recogniser``).
 3. Each step draws ``batch / 2`` real and ``batch / 2`` fake training images (each fake from a source chosen
    uniformly, so a large source does not drown a small one), augments them, and takes one Adam step on the binary
-   cross-entropy (fake = 1).
-4. The threshold (logit 0) is moved to where ``real_fpr`` of the calibration reals score above it (``set_real_fpr``),
-   then the temperature is fitted on the calibration split; the report gives NLL and ECE on the test split before and
+   cross-entropy (fake = 1), plus the binary cross-entropy of the processing head's other steps (resize, blur)
+   against the augmentation's record of what it applied.
+4. Thresholds. With a processing head: every calibration real is scored as stored and once per processing cell
+   (each combination of the head's steps forced on or off), and each cell's threshold is put where ``real_fpr`` of
+   its reals score above it (``set_cell_thresholds``). Without one: a single threshold from the calibration reals as
+   stored and once augmented (``set_real_fpr``).
+5. The temperature is fitted on the calibration split; the report gives NLL and ECE on the test split before and
    after, and AUC / AP / accuracy there.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +37,7 @@ from ganforge.detection.calibration import calibrate
 from ganforge.detection.data import VIEWS, Augment, ImageSet, inference_view, to_tensor
 from ganforge.detection.evaluate import summarize
 from ganforge.detection.predict import score_arrays
-from ganforge.models.detector import Detector
+from ganforge.models.detector import Detector, cell_index, parse_processing
 
 
 @dataclass
@@ -74,7 +81,13 @@ class DetectorTrainConfig:
         need(self.view in VIEWS, f"view must be one of {VIEWS}, got {self.view!r}")
         bad = {"channels", "crop"} & set(self.model)
         need(not bad, f"set {sorted(bad)} as top-level options, not inside model")
-        Augment(**self.augment)  # validates names and ranges
+        aug = Augment(**self.augment)  # validates names and ranges
+        processing = self.model.get("processing", inspect.signature(Detector).parameters["processing"].default)
+        for step in parse_processing(processing):
+            prob = getattr(aug, f"{step}_prob")
+            need(0 < prob < 1, f"the detector's processing head learns to recognise {step!r}, so the augmentation "
+                 f"must apply it to some images and not others ({step}_prob in (0, 1)), got {prob}; drop it from "
+                 "model.processing or change the probability")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -142,6 +155,84 @@ def set_real_fpr(net: Detector, real_logits: np.ndarray, fpr: float) -> float:
     return shift
 
 
+def cell_name(steps: tuple[str, ...], cell: int) -> str:
+    """``("jpeg", "resize"), 3`` -> ``"jpeg+resize"``; cell 0 is ``"none"``."""
+    return "+".join(s for j, s in enumerate(steps) if cell >> j & 1) or "none"
+
+
+@torch.no_grad()
+def set_cell_thresholds(
+    net: Detector, real_scores: np.ndarray, cells: np.ndarray, fpr: float, min_count: int = 50
+) -> dict[str, float]:
+    """Put each processing cell's threshold where a fraction ``fpr`` of the held-out reals processed that way score
+    above it; returns ``{cell name: threshold}``.
+
+    ``real_scores`` are scores before any threshold (``forward_parts``), ``cells`` their cell indices
+    (``ganforge.models.detector.cell_index``). A cell with fewer than ``min_count`` reals cannot place a quantile
+    reliably and takes the quantile of all reals instead. Cells that differ only in a JPEG applied before a resize
+    share the larger threshold (the head cannot see that JPEG). See ``set_real_fpr`` for why the real class sets it.
+    """
+    if net.proc_head is None:
+        raise ValueError("this detector has no processing head; use set_real_fpr")
+    if len(real_scores) == 0 or len(real_scores) != len(cells):
+        raise ValueError(f"need held-out real scores with one cell each, got {len(real_scores)} and {len(cells)}")
+    pooled = float(np.quantile(real_scores, 1.0 - fpr))
+    n_cells = len(net.proc_thresholds)
+    thr = [float(np.quantile(real_scores[cells == c], 1.0 - fpr)) if np.sum(cells == c) >= min_count else pooled
+           for c in range(n_cells)]
+    steps = net.proc_steps
+    if "jpeg" in steps and "resize" in steps:
+        # After a resize the JPEG lattice is gone, so the head cannot tell the two cells apart: both take the
+        # larger threshold, which keeps the false-positive rate at most ``fpr`` whichever history the image had.
+        j, r = 1 << steps.index("jpeg"), 1 << steps.index("resize")
+        for c in range(n_cells):
+            if c & r and not c & j:
+                thr[c] = thr[c | j] = max(thr[c], thr[c | j])
+    net.set_processing_thresholds(torch.tensor(thr, dtype=net.proc_thresholds.dtype))
+    return {cell_name(net.proc_steps, c): t for c, t in enumerate(thr)}
+
+
+@torch.no_grad()
+def _scores_and_cells(
+    net: Detector, images: list[np.ndarray], augment: Augment, crop: int, view: str, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores before any threshold, and cells, of ``images`` as stored (cell 0) and once per processing cell."""
+    patches = [inference_view(a, net.crop, net.channels, view) for a in images]
+    cells = [0] * len(images)
+    k = len(net.proc_steps)
+    for c in range(2**k):
+        force = {step: bool(c >> j & 1) for j, step in enumerate(net.proc_steps)}
+        for a in images:
+            patch, applied = augment.apply(a, crop, rng, force)
+            patches.append(patch)
+            cells.append(cell_index([applied[s] for s in net.proc_steps]))
+    net.eval()
+    device = next(net.parameters()).device
+    scores = [net.forward_parts(to_tensor(patches[i : i + 128]).to(device))[0].float().cpu().numpy()
+              for i in range(0, len(patches), 128)]
+    return np.concatenate(scores), np.array(cells)
+
+
+def _fit_jpeg_recogniser(
+    net: Detector, real_imgs: list[np.ndarray], real_train: np.ndarray, fake_imgs: list[list[np.ndarray]],
+    fake_splits: list[Split], augment: Augment, cfg: DetectorTrainConfig, rng: np.random.Generator,
+) -> None:
+    """Fit the processing head's JPEG recogniser on ``stats_images`` augmented training images (half real, half
+    fake; at least 128), half of them forced to keep their size, where the lattice can show."""
+    patches, jpeg_done, resized = [], [], []
+    for j in range(max(cfg.stats_images, 128)):
+        if j % 2 == 0:
+            src = real_imgs[rng.choice(real_train)]
+        else:
+            k = int(rng.integers(len(fake_imgs)))
+            src = fake_imgs[k][rng.choice(fake_splits[k].train)]
+        patch, applied = augment.apply(src, cfg.crop, rng, {"resize": False} if j // 2 % 2 == 0 else None)
+        patches.append(patch)
+        jpeg_done.append(applied["jpeg"])
+        resized.append(applied["resize"])
+    net.proc_head.fit_jpeg(to_tensor(patches), torch.tensor(jpeg_done), torch.tensor(resized))
+
+
 def train_detector(
     real: ImageSet, fakes: list[ImageSet], cfg: DetectorTrainConfig, progress: bool = True
 ) -> tuple[Detector, dict[str, Any]]:
@@ -168,19 +259,26 @@ def train_detector(
                   for i in rng.choice(fake_splits[k].train, min(half // len(fakes) + 1, len(fake_splits[k].train)),
                                       replace=False)]
     net.set_spectrum_stats(*spectrum_stats(net, stats_real + stats_fake, cfg.view))
+    if net.proc_head is not None and net.proc_head.jpeg is not None:
+        _fit_jpeg_recogniser(net, real_imgs, real_split.train, fake_imgs, fake_splits, augment, cfg, rng)
     net = net.to(cfg.device).train()
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.lr,
+                           weight_decay=cfg.weight_decay)
 
     b = cfg.batch // 2
     labels = torch.cat([torch.zeros(b), torch.ones(b)]).to(cfg.device)
     bar = tqdm(range(cfg.steps), desc="training detector", unit="step", disable=not progress)
     losses = []
     for step in bar:
-        batch = [augment(real_imgs[i], cfg.crop, rng) for i in rng.choice(real_split.train, b)]
+        drawn = [augment.apply(real_imgs[i], cfg.crop, rng) for i in rng.choice(real_split.train, b)]
         for k in rng.integers(len(fakes), size=b):
-            batch.append(augment(fake_imgs[k][rng.choice(fake_splits[k].train)], cfg.crop, rng))
-        logits = net(to_tensor(batch).to(cfg.device))  # [batch]
-        loss = F.binary_cross_entropy_with_logits(logits, labels)
+            drawn.append(augment.apply(fake_imgs[k][rng.choice(fake_splits[k].train)], cfg.crop, rng))
+        x = to_tensor([d[0] for d in drawn]).to(cfg.device)
+        scores, proc = net.forward_parts(x, learned_only=True)  # [batch], [batch, steps learned here]
+        loss = F.binary_cross_entropy_with_logits(scores, labels)
+        if proc is not None and proc.shape[1]:
+            done = torch.tensor([[d[1][s] for s in net.proc_head.others] for d in drawn], dtype=proc.dtype)
+            loss = loss + F.binary_cross_entropy_with_logits(proc, done.to(cfg.device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -189,25 +287,30 @@ def train_detector(
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
     net.eval()
 
-    def held_out(role: str) -> tuple[np.ndarray, np.ndarray]:
+    def held_out(role: str) -> tuple[list[np.ndarray], np.ndarray]:
         imgs = [real_imgs[i] for i in getattr(real_split, role)]
         y = [0] * len(imgs)
         for k in range(len(fakes)):
             part = [fake_imgs[k][i] for i in getattr(fake_splits[k], role)]
             imgs += part
             y += [1] * len(part)
-        return score_arrays(net, imgs, cfg.view), np.array(y)
+        return imgs, np.array(y)
 
-    calib_logits, calib_y = held_out("calib")
-    shift = 0.0
+    aug_rng = np.random.default_rng(cfg.seed + 1)
+    shift, thresholds = 0.0, None
     if cfg.real_fpr is not None:
-        # Reals as the detector will meet them: as stored and after the training augmentation (blur, JPEG, resize).
-        aug_rng = np.random.default_rng(cfg.seed + 1)
-        processed = [augment(real_imgs[i], cfg.crop, aug_rng) for i in real_split.calib]
-        reals = np.concatenate([calib_logits[calib_y == 0], score_arrays(net, processed, cfg.view)])
-        shift = set_real_fpr(net, reals, cfg.real_fpr)
-        calib_logits = calib_logits - shift
-    test_logits, test_y = held_out("test")
+        calib_reals = [real_imgs[i] for i in real_split.calib]
+        if net.proc_head is not None:
+            scores, cells = _scores_and_cells(net, calib_reals, augment, cfg.crop, cfg.view, aug_rng)
+            thresholds = set_cell_thresholds(net, scores, cells, cfg.real_fpr)
+        else:
+            # Reals as the detector will meet them: as stored and after the training augmentation.
+            processed = [augment(a, cfg.crop, aug_rng) for a in calib_reals]
+            shift = set_real_fpr(net, score_arrays(net, calib_reals + processed, cfg.view), cfg.real_fpr)
+    calib_imgs, calib_y = held_out("calib")
+    calib_logits = score_arrays(net, calib_imgs, cfg.view)
+    test_imgs, test_y = held_out("test")
+    test_logits = score_arrays(net, test_imgs, cfg.view)
     cal = calibrate(calib_logits, calib_y, test_logits, test_y)
     net.set_temperature(cal["temperature"])
     report = {
@@ -218,6 +321,7 @@ def train_detector(
                    "calib": len(calib_y), "test": len(test_y)},
         "final_loss": float(np.mean(losses[-50:])),
         "threshold_shift": shift,
+        "processing_thresholds": thresholds,
         "calibration": cal,
         "test_uncalibrated": summarize(test_logits, test_y, 1.0),
         "test": summarize(test_logits, test_y, cal["temperature"]),

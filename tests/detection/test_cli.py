@@ -101,3 +101,8 @@ def test_processing_option_reaches_the_model_and_a_step_the_augmentation_never_v
     assert r.exit_code == 0 and json.loads(r.stdout)["train"]["model"]["processing"] == ""
     r = runner.invoke(detect, [*base, "--jpeg-prob", "0"])
     assert isinstance(r.exception, ValueError) and "jpeg_prob in (0, 1)" in str(r.exception)
+    r = runner.invoke(detect, [*base, "--resize-exact", "0.5", "--resize-exact-prob", "0.3"])
+    aug = json.loads(r.stdout)["train"]["augment"]
+    assert r.exit_code == 0 and aug["resize_exact"] == [0.5] and aug["resize_exact_prob"] == 0.3
+    r = runner.invoke(detect, [*base, "--resize-exact", "half"])
+    assert r.exit_code != 0 and "comma-separated numbers" in r.output

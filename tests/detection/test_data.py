@@ -12,12 +12,14 @@ from ganforge.detection.data import (
     NO_AUGMENT,
     Augment,
     Perturbation,
+    center_crop,
     gaussian_blur,
     inference_view,
     is_checkpoint,
     jpeg,
     load_source,
     read_images,
+    rescale,
     sample_generator,
     to_tensor,
 )
@@ -121,6 +123,21 @@ def test_augment_records_what_it_did_and_forced_steps_happen():
             assert {k: applied[k] for k in force} == force
     same_size = Augment(resize_prob=1.0, resize_scale=(1.0, 1.0), blur_prob=0, jpeg_prob=0)
     assert same_size.apply(img, 32, np.random.default_rng(0))[1]["resize"] is False  # a no-op is not a resize
+
+
+def test_exact_resize_ratios_are_drawn_exactly():
+    img = np.random.default_rng(0).integers(0, 256, (32, 32, 1), dtype=np.uint8)
+    halve = Augment(blur_prob=0, jpeg_prob=0, resize_prob=1.0, resize_scale=(0.6, 0.9), resize_exact=(0.5,),
+                    resize_exact_prob=1.0, flip=False)
+    out, applied = halve.apply(img, 32, np.random.default_rng(1))
+    assert applied["resize"] and np.array_equal(out, center_crop(rescale(img, 0.5), 32))
+    never = Augment(blur_prob=0, jpeg_prob=0, resize_prob=1.0, resize_scale=(0.6, 0.9), resize_exact=(0.5,),
+                    resize_exact_prob=0.0, flip=False)
+    assert not np.array_equal(never.apply(img, 32, np.random.default_rng(1))[0], out)
+    with pytest.raises(ValueError, match="resize_exact factors"):
+        Augment(resize_exact=(0.0,))
+    with pytest.raises(ValueError, match="needs factors"):
+        Augment(resize_exact_prob=0.5)
 
 
 def test_augment_validates_its_ranges():

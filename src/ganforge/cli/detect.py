@@ -63,6 +63,14 @@ def detect() -> None:
     """
 
 
+def _floats(values: list[str], option: str) -> list[float]:
+    try:
+        return [float(v) for v in values]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated numbers, got {','.join(values)!r}",
+                                 param_hint=option) from None
+
+
 @detect.command("train", context_settings={"show_default": True})
 @click.option("--real", required=True, metavar="NAME|PATH", help="Real images: built-in dataset or folder/zip/npz/IDX.")
 @click.option("--fake", "fakes", multiple=True, metavar="PATH",
@@ -86,6 +94,11 @@ def detect() -> None:
 @click.option("--jpeg-prob", type=click.FloatRange(0, 1), default=0.5, help="Probability of JPEG re-compression.")
 @click.option("--resize-prob", type=click.FloatRange(0, 1), default=0.2, help="Probability of a random rescale.")
 @click.option("--resize-scale", type=(float, float), default=(0.5, 1.5), help="Range of the random rescale.")
+@click.option("--resize-exact", callback=csv_list, metavar="FACTORS",
+              help="Exact rescale factors drawn with --resize-exact-prob instead of the range, e.g. 0.5 (halving: "
+              "scaled back up by the test view it leaves a generator-like 2x2 pattern no nearby factor leaves).")
+@click.option("--resize-exact-prob", type=click.FloatRange(0, 1), default=0.0,
+              help="Probability that a rescale uses one of --resize-exact.")
 @click.option("--real-fpr", type=click.FloatRange(0, 0.5, max_open=True), default=0.01,
               help="Set the 0.5 threshold where this share of held-out reals (as stored and augmented) score "
               "above it; 0 keeps the threshold where training put it.")
@@ -101,7 +114,8 @@ def train_cmd(real: str, fakes: tuple[str, ...], simulate: list[str] | None, sim
               n_fake: int, max_real: int | None, data_dir: str | None,
               truncation: tuple[float, float], crop: int, channels: str | None, view: str, steps: int, batch: int,
               lr: float, blur_prob: float, jpeg_prob: float, resize_prob: float,
-              resize_scale: tuple[float, float], real_fpr: float, processing: str, model_kwargs: dict | None,
+              resize_scale: tuple[float, float], resize_exact: list[str] | None, resize_exact_prob: float,
+              real_fpr: float, processing: str, model_kwargs: dict | None,
               seed: int, device: str, dry_run: bool, quiet: bool) -> None:
     """Train a detector on real vs fake images, calibrate it on a held-out split, and save it.
 
@@ -118,7 +132,8 @@ def train_cmd(real: str, fakes: tuple[str, ...], simulate: list[str] | None, sim
         crop=crop, channels=int(channels) if channels else None, steps=steps, batch=batch, lr=lr, view=view,
         seed=seed, device=device, model={"processing": processing, **(model_kwargs or {})}, real_fpr=real_fpr or None,
         augment={"blur_prob": blur_prob, "jpeg_prob": jpeg_prob, "resize_prob": resize_prob,
-                 "resize_scale": resize_scale},
+                 "resize_scale": resize_scale, "resize_exact": _floats(resize_exact or [], "--resize-exact"),
+                 "resize_exact_prob": resize_exact_prob},
     )
     if not fakes and not simulate:
         raise click.UsageError("give fake images with --fake (and/or simulated ones with --simulate)")

@@ -10,9 +10,12 @@ image operation that changes the spectrum the detector looks at. Sources:
 
 Augmentation follows Wang et al. 2020 (CNNDetection, "Blur+JPEG (0.5)"): with probability ``blur_prob`` a Gaussian
 blur with sigma ~ U[blur_sigma], with probability ``jpeg_prob`` a JPEG re-compression at quality ~ U{jpeg_quality}
-(PIL), plus a random rescale (probability ``resize_prob``, factor ~ U[resize_scale]), a random ``crop`` x ``crop``
-patch and a horizontal flip. Images smaller than ``crop`` are upscaled (bicubic) so the short side equals ``crop``;
-that is explicit here and in the test view, never inside the network.
+(PIL), plus a random rescale (probability ``resize_prob``, factor ~ U[resize_scale], or with probability
+``resize_exact_prob`` one of the exact ratios ``resize_exact``), a random ``crop`` x ``crop`` patch and a horizontal
+flip. Exact ratios matter because a continuous draw almost never gives one: halving an image and scaling it back up
+(as the test view does for images smaller than the crop) leaves the very 2x2 pattern of generator upsampling, a
+trace that no nearby ratio leaves. Images smaller than ``crop`` are upscaled (bicubic) so the short side equals
+``crop``; that is explicit here and in the test view, never inside the network.
 """
 
 from __future__ import annotations
@@ -276,15 +279,22 @@ class Augment:
     jpeg_quality: tuple[int, int] = (30, 100)
     resize_prob: float = 0.2
     resize_scale: tuple[float, float] = (0.5, 1.5)
+    resize_exact: tuple[float, ...] = ()  # factors drawn exactly, with probability resize_exact_prob (e.g. 0.5)
+    resize_exact_prob: float = 0.0
     flip: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("blur_prob", "jpeg_prob", "resize_prob"):
+        for name in ("blur_prob", "jpeg_prob", "resize_prob", "resize_exact_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         self.blur_sigma = tuple(float(v) for v in self.blur_sigma)  # type: ignore[assignment]
         self.jpeg_quality = tuple(int(v) for v in self.jpeg_quality)  # type: ignore[assignment]
         self.resize_scale = tuple(float(v) for v in self.resize_scale)  # type: ignore[assignment]
+        self.resize_exact = tuple(float(v) for v in self.resize_exact)  # type: ignore[assignment]
+        if any(not v > 0 for v in self.resize_exact):
+            raise ValueError(f"resize_exact factors must be > 0, got {self.resize_exact}")
+        if self.resize_exact_prob > 0 and not self.resize_exact:
+            raise ValueError("resize_exact_prob > 0 needs factors in resize_exact")
         if not 0.0 <= self.blur_sigma[0] <= self.blur_sigma[1]:
             raise ValueError(f"blur_sigma must be a range 0 <= lo <= hi, got {self.blur_sigma}")
         if not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
@@ -313,7 +323,10 @@ class Augment:
 
         applied = {"blur": False, "jpeg": False, "resize": False}
         if happens("resize", self.resize_prob):
-            out = rescale(arr, float(rng.uniform(*self.resize_scale)))
+            factor = float(rng.uniform(*self.resize_scale))
+            if self.resize_exact and rng.random() < self.resize_exact_prob:
+                factor = float(rng.choice(self.resize_exact))
+            out = rescale(arr, factor)
             applied["resize"] = out.shape != arr.shape
             arr = out
         if happens("blur", self.blur_prob):

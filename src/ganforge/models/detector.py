@@ -26,15 +26,17 @@ Architecture (``forward(img [N, C, H, W] in [-1, 1]) -> logit [N]``, positive = 
 - ``saturation``: per channel, the log share of clipped pixels (0 and 255) and a 16-bin intensity histogram, then
   one hidden fully connected layer -> ``hidden``.
 - head: concatenation -> linear -> one score.
-- processing head (``processing``, e.g. ``"jpeg+resize"``): from the same features, one logit per processing step
-  saying whether the image was re-compressed / resized / blurred after it was made (trained on the augmentation's own
-  record of what it did). The decision threshold depends on it: ``proc_thresholds`` holds one threshold per
-  combination of steps (a cell), placed by ``ganforge.detection.train.set_real_fpr`` at a false-positive rate on
-  held-out reals processed that way, and ``forward`` subtracts the expected threshold under the predicted cell
-  probabilities. Why: processing moves the scores of *real* images towards "generated" (JPEG and downscaling remove
-  the fine structure reals have and generators lack), so one global threshold either flags processed reals or
-  misses clean fakes of an unseen generator, whose scores fall between clean and processed reals. Without a
-  processing head (``processing=""``, the older layout) the head's bias carries a single global threshold.
+- processing head (``processing``, e.g. ``"jpeg+resize"``; :class:`ProcessingHead`): one logit per processing step
+  saying whether the image was re-compressed / resized / blurred after it was made, learned from the augmentation's
+  own record of what it did (resize and blur by a probe on the detached features; JPEG from the DCT quantisation
+  lattice, ``ganforge.models.jpeg_trace``). The decision threshold depends on it: ``proc_thresholds`` holds one
+  threshold per combination of steps (a cell), placed by ``ganforge.detection.train.set_cell_thresholds`` at a
+  false-positive rate on held-out reals processed that way, and ``forward`` subtracts the expected threshold under
+  the predicted cell probabilities. Why: processing moves the scores of *real* images towards "generated" (JPEG
+  and downscaling remove the fine structure reals have and generators lack), so one global threshold either flags
+  processed reals or misses clean fakes of an unseen generator, whose scores fall between clean and processed
+  reals. Without a processing head (``processing=""``, the older layout) the head's bias carries a single global
+  threshold.
 
 Input size: all branches accept any ``H, W >= spectrum_size`` (the pixel branch is fully convolutional; the spectrum
 is pooled over normalised frequency, so a peak at 1/4 cycles/pixel lands in the same bin at any size). ``crop`` is

@@ -15,6 +15,8 @@ generators' clean output must not look re-compressed (see ``ganforge.models.dete
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 # The luminance table of the JPEG standard (ITU-T T.81, Annex K.1), row-major over (vertical, horizontal) frequency.
@@ -41,6 +43,13 @@ def quant_table(quality: int) -> torch.Tensor:
     return torch.clamp(torch.floor((t * scale + 50) / 100), 1, 255).view(8, 8)
 
 
+@lru_cache(maxsize=1)
+def _all_tables() -> torch.Tensor:
+    """The tables of every candidate quality ``[len(QUALITIES), 8, 8]`` (built once)."""
+    return torch.stack([quant_table(q) for q in QUALITIES])
+
+
+@lru_cache(maxsize=1)
 def _dct8() -> torch.Tensor:
     k = torch.arange(8, dtype=torch.float32).unsqueeze(1)
     i = torch.arange(8, dtype=torch.float32).unsqueeze(0)
@@ -81,7 +90,7 @@ def jpeg_lattice_fit(img: torch.Tensor) -> torch.Tensor:
     if min(img.shape[-2:]) < 8:
         return torch.ones(img.shape[0], len(QUALITIES), dtype=img.dtype, device=img.device)
     y = luma_255(img)
-    steps = torch.stack([quant_table(q) for q in QUALITIES]).to(y.device, y.dtype)  # [Q, 8, 8]
+    steps = _all_tables().to(y.device, y.dtype)  # [Q, 8, 8]
     r = block_dct(y, 0, 0).unsqueeze(1) / steps[None, :, None]  # [N, Q, B, 8, 8]
     k = torch.round(r)
     active = (k != 0).to(r.dtype)

@@ -100,8 +100,8 @@ def _floats(values: list[str], option: str) -> list[float]:
 @click.option("--resize-exact-prob", type=click.FloatRange(0, 1), default=0.0,
               help="Probability that a rescale uses one of --resize-exact.")
 @click.option("--real-fpr", type=click.FloatRange(0, 0.5, max_open=True), default=0.01,
-              help="Set the 0.5 threshold where this share of held-out reals (as stored and augmented) score "
-              "above it; 0 keeps the threshold where training put it.")
+              help="Set the 0.5 threshold where this share of held-out reals (as stored and augmented, separately "
+              "for each --processing combination) score above it; 0 keeps the threshold where training put it.")
 @click.option("--processing", default="jpeg+resize", metavar="STEPS",
               help="Processing the detector learns to recognise (blur, jpeg, resize joined by '+'); each "
               "combination gets its own threshold at --real-fpr. '' for one threshold for all images.")

@@ -189,16 +189,22 @@ def test_saturation_features_count_clipped_pixels_and_the_histogram():
     assert saturation_features(torch.zeros(3, 3, 8, 8)).shape == (3, 3 * (2 + SAT_BINS))
 
 
+def _saved_without(net: Detector, key: str, tmp_path) -> Detector:
+    """Save ``net``, delete ``key`` from its saved config (as a checkpoint from before that argument existed would
+    lack it) and load it back."""
+    save_checkpoint(tmp_path / "det", {"detector": net}, {"kind": "detector"})
+    cfg_file = tmp_path / "det" / "config.json"
+    meta = json.loads(cfg_file.read_text())
+    del meta["networks"]["detector"]["config"][key]
+    cfg_file.write_text(json.dumps(meta))
+    return load_networks(tmp_path / "det", ["detector"])["detector"]
+
+
 def test_a_detector_saved_before_pixel_input_existed_still_sees_the_image(tmp_path):
     """Older checkpoints record ``branches: "both"`` and no ``pixel_input``; rebuilding them with today's default
     (NPR) would feed their image-trained pixel CNN the wrong input. ``legacy_defaults`` keeps them as they were."""
     old = _net(1, branches="both", pixel_input="image")
-    save_checkpoint(tmp_path / "det", {"detector": old}, {"kind": "detector"})
-    cfg_file = tmp_path / "det" / "config.json"
-    meta = json.loads(cfg_file.read_text())
-    del meta["networks"]["detector"]["config"]["pixel_input"]
-    cfg_file.write_text(json.dumps(meta))
-    back = load_networks(tmp_path / "det", ["detector"])["detector"]
+    back = _saved_without(old, "pixel_input", tmp_path)
     assert back.pixel_input == "image"
     x = torch.rand(3, 1, 20, 20) * 2 - 1
     assert torch.equal(back(x), old(x))
@@ -230,12 +236,7 @@ def test_the_threshold_is_the_one_expected_for_the_predicted_processing():
 
 def test_a_detector_saved_before_the_processing_head_existed_keeps_one_threshold(tmp_path):
     old = _net(1, processing="")
-    save_checkpoint(tmp_path / "det", {"detector": old}, {"kind": "detector"})
-    cfg_file = tmp_path / "det" / "config.json"
-    meta = json.loads(cfg_file.read_text())
-    del meta["networks"]["detector"]["config"]["processing"]
-    cfg_file.write_text(json.dumps(meta))
-    back = load_networks(tmp_path / "det", ["detector"])["detector"]
+    back = _saved_without(old, "processing", tmp_path)
     assert back.proc_head is None
     x = torch.rand(3, 1, 20, 20) * 2 - 1
     assert torch.equal(back(x), old(x))

@@ -16,6 +16,7 @@ import click
 
 from ganforge.cli.options import csv_list, json_dict
 from ganforge.data.errors import DataError
+from ganforge.models.detector import DEFAULT_PROCESSING
 
 
 def _warn_errors(errors: list[dict[str, str]], source: str) -> None:
@@ -102,7 +103,7 @@ def _floats(values: list[str], option: str) -> list[float]:
 @click.option("--real-fpr", type=click.FloatRange(0, 0.5, max_open=True), default=0.01,
               help="Set the 0.5 threshold where this share of held-out reals (as stored and augmented, separately "
               "for each --processing combination) score above it; 0 keeps the threshold where training put it.")
-@click.option("--processing", default="jpeg+resize", metavar="STEPS",
+@click.option("--processing", default=DEFAULT_PROCESSING, metavar="STEPS",
               help="Processing the detector learns to recognise (blur, jpeg, resize joined by '+'); each "
               "combination gets its own threshold at --real-fpr. '' for one threshold for all images.")
 @click.option("--model-kwargs", callback=json_dict, help='Detector options as JSON, e.g. \'{"spectrum": "dct"}\'.')

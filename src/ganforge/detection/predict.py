@@ -53,11 +53,14 @@ def score_arrays(
     batch_size: int = 64,
     progress: bool = False,
     names: list[str] | None = None,
+    raw: bool = False,
 ) -> np.ndarray:
     """Raw logits ``[N]`` (positive = generated) for uint8 ``[H, W, C]`` images of any size and channel count.
 
     Each image is optionally degraded by ``perturb`` (at native size), then brought to the detector's input by
-    ``inference_view`` (explicit channel conversion, then centre crop or resize to ``net.crop``).
+    ``inference_view`` (explicit channel conversion, then centre crop or resize to ``net.crop``). ``raw``: the
+    scores before any processing-dependent threshold (``Detector.forward_parts``), which placing those thresholds
+    needs.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -72,7 +75,8 @@ def score_arrays(
             for i in range(start, min(len(images), start + batch_size)):
                 arr = perturb(images[i]) if perturb is not None else images[i]
                 chunk.append(inference_view(arr, net.crop, net.channels, view, names[i] if names else f"image #{i}"))
-            out.append(net(to_tensor(chunk).to(device)).float().cpu().numpy())
+            x = to_tensor(chunk).to(device)
+            out.append((net.forward_parts(x)[0] if raw else net(x)).float().cpu().numpy())
     finally:
         net.train(was_training)
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)

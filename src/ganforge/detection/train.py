@@ -24,7 +24,6 @@ Guo et al. 2017 for calibration):
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +36,7 @@ from ganforge.detection.calibration import calibrate
 from ganforge.detection.data import VIEWS, Augment, ImageSet, inference_view, to_tensor
 from ganforge.detection.evaluate import summarize
 from ganforge.detection.predict import score_arrays
-from ganforge.models.detector import Detector, cell_index, parse_processing
+from ganforge.models.detector import DEFAULT_PROCESSING, Detector, cell_index, parse_processing
 
 
 @dataclass
@@ -82,8 +81,7 @@ class DetectorTrainConfig:
         bad = {"channels", "crop"} & set(self.model)
         need(not bad, f"set {sorted(bad)} as top-level options, not inside model")
         aug = Augment(**self.augment)  # validates names and ranges
-        processing = self.model.get("processing", inspect.signature(Detector).parameters["processing"].default)
-        for step in parse_processing(processing):
+        for step in parse_processing(self.model.get("processing", DEFAULT_PROCESSING)):
             prob = getattr(aug, f"{step}_prob")
             need(0 < prob < 1, f"the detector's processing head learns to recognise {step!r}, so the augmentation "
                  f"must apply it to some images and not others ({step}_prob in (0, 1)), got {prob}; drop it from "
@@ -197,7 +195,7 @@ def _scores_and_cells(
     net: Detector, images: list[np.ndarray], augment: Augment, crop: int, view: str, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores before any threshold, and cells, of ``images`` as stored (cell 0) and once per processing cell."""
-    patches = [inference_view(a, net.crop, net.channels, view) for a in images]
+    patches = list(images)  # as stored: score_arrays brings them to the test view
     cells = [0] * len(images)
     k = len(net.proc_steps)
     for c in range(2**k):
@@ -206,11 +204,7 @@ def _scores_and_cells(
             patch, applied = augment.apply(a, crop, rng, force)
             patches.append(patch)
             cells.append(cell_index([applied[s] for s in net.proc_steps]))
-    net.eval()
-    device = next(net.parameters()).device
-    scores = [net.forward_parts(to_tensor(patches[i : i + 128]).to(device))[0].float().cpu().numpy()
-              for i in range(0, len(patches), 128)]
-    return np.concatenate(scores), np.array(cells)
+    return score_arrays(net, patches, view, raw=True), np.array(cells)
 
 
 def _fit_jpeg_recogniser(

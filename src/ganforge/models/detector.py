@@ -63,6 +63,7 @@ BRANCHES = ("pixel", "spectrum", "saturation")
 BRANCH_ALIASES = {"both": ("pixel", "spectrum")}  # the name older saved detectors use
 PIXEL_INPUTS = ("image", "npr", "image+npr")
 PROCESSING_STEPS = ("blur", "jpeg", "resize")  # the steps of ganforge.detection.data.Augment the head can recognise
+DEFAULT_PROCESSING = "jpeg+resize"
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, the same weights as ganforge.data.transforms.convert_channels
 _LOG_EPS = 1e-4  # below the uint8 quantisation noise floor (~2e-3 per orthonormal frequency bin)
 
@@ -190,7 +191,7 @@ class Detector(Network):
         hidden: int = 64,
         branches: str = "pixel+spectrum+saturation",
         pixel_input: str = "npr",
-        processing: str = "jpeg+resize",
+        processing: str = DEFAULT_PROCESSING,
     ) -> None:
         super().__init__()
         if channels not in (1, 3):
@@ -343,13 +344,13 @@ class ProcessingHead(nn.Module):
 
     Resizing and blurring are read from the detector's features by a linear probe (trained with the detector on
     detached features: as a shared objective it cost the detection ranking on re-compressed, downscaled images, AUC
-    1.000 -> 0.958 for a seen family in the digits benchmark). JPEG is
-    read from the DCT lattice (``ganforge.models.jpeg_trace``) alone, because in the detector's features smoothness
-    stands in for re-compression and clean images of a smooth generator would get the thresholds of re-compressed
-    reals. The lattice shows only at the image's own size: the JPEG logit says "compressed at this size", and a
-    re-compression followed by resizing is invisible to it (``set_cell_thresholds`` gives such cells one threshold).
-    ``fit_jpeg`` fits the JPEG logit on augmented training images before the detector trains (a logistic regression
-    on two numbers; gradient steps at the detector's learning rate would take far longer to reach its weights).
+    1.000 -> 0.958 for a seen family in the digits benchmark). JPEG is read from the DCT lattice
+    (``ganforge.models.jpeg_trace``) alone, because in the detector's features smoothness stands in for
+    re-compression and clean images of a smooth generator would get the thresholds of re-compressed reals. The
+    lattice shows only at the image's own size: the JPEG logit says "compressed at this size", and a re-compression
+    followed by resizing is invisible to it (``set_cell_thresholds`` gives such cells one threshold). ``fit_jpeg``
+    fits the JPEG logit on augmented training images before the detector trains (a logistic regression on two
+    numbers; gradient steps at the detector's learning rate would take far longer to reach its weights).
     """
 
     def __init__(self, feat: int, steps: tuple[str, ...]) -> None:

@@ -178,6 +178,7 @@ def generalisation(args: argparse.Namespace, workdir: Path) -> None:
         secs = time.time() - t0
         emit({"stage": "detector", "held_out": held, "trained_on": train_fams, "train_seconds": round(secs, 1),
               "steps": args.steps, "batch": args.batch, "calibration": report["calibration"],
+              "thresholds": report["processing_thresholds"], "calibration_real_fpr": report["processing_real_fpr"],
               "in_distribution_test": report["test"]})
         targets = [held] if held != "none" else families
         for fam in targets:

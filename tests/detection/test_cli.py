@@ -106,3 +106,9 @@ def test_processing_option_reaches_the_model_and_a_step_the_augmentation_never_v
     assert r.exit_code == 0 and aug["resize_exact"] == [0.5] and aug["resize_exact_prob"] == 0.3
     r = runner.invoke(detect, [*base, "--resize-exact", "half"])
     assert r.exit_code != 0 and "comma-separated numbers" in r.output
+    assert json.loads(runner.invoke(detect, base).stdout)["train"]["threshold"] == "fewest-errors"
+    r = runner.invoke(detect, [*base, "--threshold", "real-fpr", "--max-real-fpr", "0.05"])
+    train = json.loads(r.stdout)["train"]
+    assert r.exit_code == 0 and train["threshold"] == "real-fpr" and train["max_real_fpr"] == 0.05
+    r = runner.invoke(detect, [*base, "--threshold", "median"])
+    assert r.exit_code != 0 and "fewest-errors" in r.output

@@ -12,6 +12,7 @@ from ganforge.detection.data import ImageSet, load_source, read_images
 from ganforge.detection.predict import load_detector, save_detector, score_arrays
 from ganforge.detection.train import (
     DetectorTrainConfig,
+    fewest_errors_threshold,
     set_cell_thresholds,
     set_real_fpr,
     split_indices,
@@ -79,6 +80,10 @@ def test_config_and_data_are_validated():
         DetectorTrainConfig(augment={"blur_prob": 2})
     with pytest.raises(ValueError, match="real_fpr"):
         DetectorTrainConfig(real_fpr=0.5)
+    with pytest.raises(ValueError, match="threshold must be one of"):
+        DetectorTrainConfig(threshold="median")
+    with pytest.raises(ValueError, match="max_real_fpr"):
+        DetectorTrainConfig(real_fpr=0.05, max_real_fpr=0.03)
     with pytest.raises(ValueError, match="too few"):
         split_indices(2, 0.15, 0.15, np.random.default_rng(0), "tiny")
     empty = ImageSet("empty", [], [])
@@ -149,8 +154,47 @@ def test_each_processing_cell_gets_its_own_false_positive_rate():
         set_cell_thresholds(net, scores, cells[:5], 0.05)
 
 
+def test_fewest_errors_threshold_minimises_balanced_errors():
+    real = np.array([0.0, 1.0, 2.0, 3.0])  # a real costs 1/4, a fake 1/8
+    fake = np.array([2.5, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0])
+    assert fewest_errors_threshold(real, fake) == 4.0  # misses the fake at 2.5 rather than calling 3.0 fake
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=300), rng.normal(size=200) + 1.5
+    brute = min((np.mean(real >= c) + np.mean(fake < c), c) for c in np.r_[real, fake])  # lowest of any tie
+    assert fewest_errors_threshold(real, fake) == brute[1]
+    with pytest.raises(ValueError, match="need real and fake"):
+        fewest_errors_threshold(real, np.array([]))
+
+
+def test_calibration_fakes_lower_a_cell_threshold_only_where_they_overlap_the_reals():
+    """Cell 0: fakes far above the reals, the 5 % real quantile stays. Cell 1: fakes overlap the reals (the traces
+    are gone), and the threshold drops to where the balanced error is smallest, trading some reals for many fakes."""
+    torch.manual_seed(0)
+    net = Detector(channels=1, crop=16, processing="jpeg", **{**TINY_MODEL, "spectrum_size": 8}).eval()
+    rng = np.random.default_rng(0)
+    cells = np.repeat([0, 1], 2000)
+    real = rng.normal(size=4000)
+    fake = rng.normal(size=4000) + np.array([8.0, 1.0])[cells]
+    quantile_only = set_cell_thresholds(net, real, cells, 0.05)
+    thr = set_cell_thresholds(net, real, cells, 0.05, fake_scores=fake, fake_cells=cells)
+    assert thr["none"] == quantile_only["none"]
+    assert thr["jpeg"] < quantile_only["jpeg"] - 0.5
+    assert thr["jpeg"] == pytest.approx(0.5, abs=0.3)  # unit normals 1 apart: the midpoint (a flat minimum)
+    errors = {name: np.mean(real[cells == 1] >= t) + np.mean(fake[cells == 1] < t)
+              for name, t in (("quantile", quantile_only["jpeg"]), ("fewest", thr["jpeg"]))}
+    assert errors["fewest"] < errors["quantile"] - 0.1
+    capped = set_cell_thresholds(net, real, cells, 0.05, fake_scores=fake, fake_cells=cells, max_fpr=0.1)
+    assert capped["none"] == quantile_only["none"]
+    assert np.mean(real[cells == 1] >= capped["jpeg"]) == pytest.approx(0.1, abs=0.002)  # the cap binds
+    assert torch.allclose(net.proc_thresholds, torch.tensor(list(capped.values())))
+    with pytest.raises(ValueError, match="fake scores with one cell each"):
+        set_cell_thresholds(net, real, cells, 0.05, fake_scores=fake)
+
+
 def test_training_places_one_threshold_per_processing_cell(trained):
     net, report, _, _ = trained
     thr = report["processing_thresholds"]
     assert list(thr) == ["none", "jpeg", "resize", "jpeg+resize"]
     assert torch.allclose(net.proc_thresholds, torch.tensor(list(thr.values())))
+    assert list(report["processing_real_fpr"]) == list(thr)
+    assert all(0 <= v < 0.5 for v in report["processing_real_fpr"].values())

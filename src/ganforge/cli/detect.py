@@ -16,6 +16,7 @@ import click
 
 from ganforge.cli.options import csv_list, json_dict
 from ganforge.data.errors import DataError
+from ganforge.detection.train import THRESHOLD_RULES
 from ganforge.models.detector import DEFAULT_PROCESSING
 
 
@@ -103,6 +104,14 @@ def _floats(values: list[str], option: str) -> list[float]:
 @click.option("--real-fpr", type=click.FloatRange(0, 0.5, max_open=True), default=0.01,
               help="Set the 0.5 threshold where this share of held-out reals (as stored and augmented, separately "
               "for each --processing combination) score above it; 0 keeps the threshold where training put it.")
+@click.option("--threshold", "threshold_rule", type=click.Choice(THRESHOLD_RULES), default="fewest-errors",
+              show_default=True,
+              help="fewest-errors: a --processing combination where the calibration fakes overlap the reals (a "
+              "halved, re-compressed image) takes the lower threshold with the fewest errors on a balanced set "
+              "instead, down to --max-real-fpr; real-fpr: every combination at --real-fpr.")
+@click.option("--max-real-fpr", type=click.FloatRange(0, 0.5, max_open=True), default=0.03,
+              help="The most held-out reals of one --processing combination that --threshold fewest-errors may put "
+              "above the threshold.")
 @click.option("--processing", default=DEFAULT_PROCESSING, metavar="STEPS",
               help="Processing the detector learns to recognise (blur, jpeg, resize joined by '+'); each "
               "combination gets its own threshold at --real-fpr. '' for one threshold for all images.")
@@ -116,14 +125,15 @@ def train_cmd(real: str, fakes: tuple[str, ...], simulate: list[str] | None, sim
               truncation: tuple[float, float], crop: int, channels: str | None, view: str, steps: int, batch: int,
               lr: float, blur_prob: float, jpeg_prob: float, resize_prob: float,
               resize_scale: tuple[float, float], resize_exact: list[str] | None, resize_exact_prob: float,
-              real_fpr: float, processing: str, model_kwargs: dict | None,
+              real_fpr: float, threshold_rule: str, max_real_fpr: float, processing: str, model_kwargs: dict | None,
               seed: int, device: str, dry_run: bool, quiet: bool) -> None:
     """Train a detector on real vs fake images, calibrate it on a held-out split, and save it.
 
     \b
     Each source is split into train / calibration / test (70/15/15). The decision threshold is set on the
-    calibration reals (--real-fpr), separately for each combination of the --processing steps (the detector
-    learns to recognise them), the temperature is fitted on the calibration split, and the test-split metrics
+    calibration reals (--real-fpr, or lower where --threshold fewest-errors finds the calibration fakes overlap
+    the reals), separately for each combination of the --processing steps (the detector learns to recognise
+    them), the temperature is fitted on the calibration split, and the test-split metrics
     (AUC, AP, accuracy, ECE before/after) are printed and saved.
     """
     from ganforge.detection.predict import save_detector
@@ -132,6 +142,7 @@ def train_cmd(real: str, fakes: tuple[str, ...], simulate: list[str] | None, sim
     cfg = DetectorTrainConfig(
         crop=crop, channels=int(channels) if channels else None, steps=steps, batch=batch, lr=lr, view=view,
         seed=seed, device=device, model={"processing": processing, **(model_kwargs or {})}, real_fpr=real_fpr or None,
+        threshold=threshold_rule, max_real_fpr=max_real_fpr,
         augment={"blur_prob": blur_prob, "jpeg_prob": jpeg_prob, "resize_prob": resize_prob,
                  "resize_scale": resize_scale, "resize_exact": _floats(resize_exact or [], "--resize-exact"),
                  "resize_exact_prob": resize_exact_prob},

@@ -15,8 +15,10 @@ Guo et al. 2017 for calibration):
    against the augmentation's record of what it applied.
 4. Thresholds. With a processing head: every calibration real is scored as stored and once per processing cell
    (each combination of the head's steps forced on or off), and each cell's threshold is put where ``real_fpr`` of
-   its reals score above it (``set_cell_thresholds``). Without one: a single threshold from the calibration reals as
-   stored and once augmented (``set_real_fpr``).
+   its reals score above it; with ``threshold="fewest-errors"`` (the default) the calibration fakes are scored the
+   same way, and a cell where they overlap the reals takes the lower threshold with the fewest errors, down to
+   ``max_real_fpr`` of its reals (``set_cell_thresholds``). Without one: a single threshold from the calibration
+   reals as stored and once augmented (``set_real_fpr``).
 5. The temperature is fitted on the calibration split; the report gives NLL and ECE on the test split before and
    after, and AUC / AP / accuracy there.
 """
@@ -38,6 +40,8 @@ from ganforge.detection.evaluate import summarize
 from ganforge.detection.predict import score_arrays
 from ganforge.models.detector import DEFAULT_PROCESSING, Detector, cell_index, parse_processing
 
+THRESHOLD_RULES = ("real-fpr", "fewest-errors")
+
 
 @dataclass
 class DetectorTrainConfig:
@@ -54,6 +58,8 @@ class DetectorTrainConfig:
     stats_images: int = 512
     view: str = "center-crop"
     real_fpr: float | None = 0.01  # None: keep the threshold where training put it
+    threshold: str = "fewest-errors"  # or "real-fpr"; see set_cell_thresholds
+    max_real_fpr: float = 0.03  # fewest-errors never puts more calibration reals of a cell above the threshold
     seed: int = 0
     device: str = "cpu"
     augment: dict[str, Any] = field(default_factory=dict)  # Augment fields
@@ -76,6 +82,10 @@ class DetectorTrainConfig:
              f"{self.test_fraction}")
         need(self.real_fpr is None or 0 < self.real_fpr < 0.5,
              f"real_fpr must be in (0, 0.5) or None, got {self.real_fpr}")
+        need(self.real_fpr is None or self.real_fpr <= self.max_real_fpr < 0.5,
+             f"max_real_fpr must be in [real_fpr, 0.5), got {self.max_real_fpr} with real_fpr {self.real_fpr}")
+        need(self.threshold in THRESHOLD_RULES,
+             f"threshold must be one of {THRESHOLD_RULES}, got {self.threshold!r}")
         need(self.stats_images >= 2, f"stats_images must be >= 2, got {self.stats_images}")
         need(self.view in VIEWS, f"view must be one of {VIEWS}, got {self.view!r}")
         bad = {"channels", "crop"} & set(self.model)
@@ -158,32 +168,64 @@ def cell_name(steps: tuple[str, ...], cell: int) -> str:
     return "+".join(s for j, s in enumerate(steps) if cell >> j & 1) or "none"
 
 
+def fewest_errors_threshold(real: np.ndarray, fake: np.ndarray) -> float:
+    """The lowest threshold at which ``P(real >= t) + P(fake < t)`` is smallest (reals and fakes weighted equally,
+    as the accuracy on a balanced test set weighs them); a score ``>= t`` is called fake."""
+    if len(real) == 0 or len(fake) == 0:
+        raise ValueError(f"need real and fake scores, got {len(real)} and {len(fake)}")
+    cand = np.unique(np.r_[real, fake])  # sorted
+    fp = len(real) - np.searchsorted(np.sort(real), cand, side="left")  # reals >= t
+    fn = np.searchsorted(np.sort(fake), cand, side="left")  # fakes < t
+    return float(cand[int(np.argmin(fp / len(real) + fn / len(fake)))])
+
+
 @torch.no_grad()
 def set_cell_thresholds(
-    net: Detector, real_scores: np.ndarray, cells: np.ndarray, fpr: float, min_count: int = 50
+    net: Detector, real_scores: np.ndarray, cells: np.ndarray, fpr: float, min_count: int = 50,
+    fake_scores: np.ndarray | None = None, fake_cells: np.ndarray | None = None, max_fpr: float | None = None,
 ) -> dict[str, float]:
     """Put each processing cell's threshold where a fraction ``fpr`` of the held-out reals processed that way score
-    above it; returns ``{cell name: threshold}``.
+    above it, or lower where held-out fakes show that a lower one makes fewer errors; returns ``{cell name:
+    threshold}``.
 
     ``real_scores`` are scores before any threshold (``forward_parts``), ``cells`` their cell indices
     (``ganforge.models.detector.cell_index``). A cell with fewer than ``min_count`` reals cannot place a quantile
-    reliably and takes the quantile of all reals instead. Cells that differ only in a JPEG applied before a resize
-    share the larger threshold (the head cannot see that JPEG). See ``set_real_fpr`` for why the real class sets it.
+    reliably and takes the quantile of all reals instead. With ``fake_scores`` / ``fake_cells`` (held-out fakes of
+    the training sources, processed the same ways), a cell with at least ``min_count`` reals and fakes takes the
+    lower of its quantile and ``fewest_errors_threshold``, but never one that puts more than ``max_fpr`` of its
+    reals above it. Where a processing step wipes out the traces (a halved, re-compressed image) reals and fakes
+    overlap: a 1 % real false-positive rate then calls most fakes real, and the threshold with the fewest errors
+    on a balanced set lies lower. Where they are apart the quantile is lower and stays. The bound: the seen fakes
+    stand in for generators the detector never saw, which may overlap less (then the lowering only costs reals)
+    or more; ``max_fpr`` caps what a combination may cost in reals (run M in BENCHMARKS.md). Cells that differ
+    only in a JPEG applied before a resize share the larger threshold (the head cannot see that JPEG). See
+    ``set_real_fpr`` for why the real class sets it.
     """
     if net.proc_head is None:
         raise ValueError("this detector has no processing head; use set_real_fpr")
     if len(real_scores) == 0 or len(real_scores) != len(cells):
         raise ValueError(f"need held-out real scores with one cell each, got {len(real_scores)} and {len(cells)}")
+    if (fake_scores is None) != (fake_cells is None) or (
+            fake_scores is not None and fake_cells is not None and len(fake_scores) != len(fake_cells)):
+        raise ValueError("need held-out fake scores with one cell each, or neither")
     pooled = float(np.quantile(real_scores, 1.0 - fpr))
-    n_cells = len(net.proc_thresholds)
-    thr = [float(np.quantile(real_scores[cells == c], 1.0 - fpr)) if np.sum(cells == c) >= min_count else pooled
-           for c in range(n_cells)]
+    thr = []
+    for c in range(len(net.proc_thresholds)):
+        own = real_scores[cells == c]
+        if len(own) < min_count:
+            thr.append(pooled)
+            continue
+        t = float(np.quantile(own, 1.0 - fpr))
+        if fake_scores is not None and np.sum(fake_cells == c) >= min_count:
+            lowest = float(np.quantile(own, 1.0 - max_fpr)) if max_fpr is not None else -np.inf
+            t = min(t, max(fewest_errors_threshold(own, fake_scores[fake_cells == c]), lowest))
+        thr.append(t)
     steps = net.proc_steps
     if "jpeg" in steps and "resize" in steps:
         # After a resize the JPEG lattice is gone, so the head cannot tell the two cells apart: both take the
-        # larger threshold, which keeps the false-positive rate at most ``fpr`` whichever history the image had.
+        # larger threshold, the one that keeps more of the reals of either history on the real side.
         j, r = 1 << steps.index("jpeg"), 1 << steps.index("resize")
-        for c in range(n_cells):
+        for c in range(len(thr)):
             if c & r and not c & j:
                 thr[c] = thr[c | j] = max(thr[c], thr[c | j])
     net.set_processing_thresholds(torch.tensor(thr, dtype=net.proc_thresholds.dtype))
@@ -291,12 +333,21 @@ def train_detector(
         return imgs, np.array(y)
 
     aug_rng = np.random.default_rng(cfg.seed + 1)
-    shift, thresholds = 0.0, None
+    shift, thresholds, cell_fpr = 0.0, None, None
     if cfg.real_fpr is not None:
         calib_reals = [real_imgs[i] for i in real_split.calib]
         if net.proc_head is not None:
             scores, cells = _scores_and_cells(net, calib_reals, augment, cfg.crop, cfg.view, aug_rng)
-            thresholds = set_cell_thresholds(net, scores, cells, cfg.real_fpr)
+            fake_scores = fake_cells = None
+            if cfg.threshold == "fewest-errors":
+                calib_fakes = [fake_imgs[k][i] for k in range(len(fakes)) for i in fake_splits[k].calib]
+                fake_scores, fake_cells = _scores_and_cells(net, calib_fakes, augment, cfg.crop, cfg.view, aug_rng)
+            thresholds = set_cell_thresholds(net, scores, cells, cfg.real_fpr, fake_scores=fake_scores,
+                                             fake_cells=fake_cells, max_fpr=cfg.max_real_fpr)
+            # What each cell's threshold costs on its calibration reals (fewest-errors may give up more than
+            # real_fpr where the processing leaves reals and fakes overlapping).
+            cell_fpr = {name: float(np.mean(scores[cells == c] >= t)) if np.any(cells == c) else None
+                        for c, (name, t) in enumerate(thresholds.items())}
         else:
             # Reals as the detector will meet them: as stored and after the training augmentation.
             processed = [augment(a, cfg.crop, aug_rng) for a in calib_reals]
@@ -316,6 +367,7 @@ def train_detector(
         "final_loss": float(np.mean(losses[-50:])),
         "threshold_shift": shift,
         "processing_thresholds": thresholds,
+        "processing_real_fpr": cell_fpr,
         "calibration": cal,
         "test_uncalibrated": summarize(test_logits, test_y, 1.0),
         "test": summarize(test_logits, test_y, cal["temperature"]),

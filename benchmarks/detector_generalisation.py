@@ -6,7 +6,8 @@ Setup (all on the CPU, everything at 32x32 grey):
 - generators: one small generator per family (``dcgan``, ``gan`` (MLP), ``progan``, ``stylegan``) trained on the padded
   digits with ganforge's own training loop for ``--gen-kimg`` thousand images (weak, short runs).
 - simulated fakes (``--simulate``, on by default): reals re-synthesised by small auto-encoders with each generator
-  upsampler (AutoGAN), part of every detector's training fakes.
+  upsampler (AutoGAN), half of each set from a 150-step and half from a 600-step auto-encoder
+  (``--simulate-steps``), part of every detector's training fakes (not of its temperature fit).
 - detector: for each held-out family, trained on real digits vs fakes of the *other* families (training seeds),
   calibrated on its held-out split, then tested on MNIST-test reals vs fakes of the held-out family (unseen seeds),
   clean and after a 0.5x resize + JPEG q=75. Reported: AUC, AP, accuracy at 0.5 (calibrated and raw), the best
@@ -158,8 +159,11 @@ def generalisation(args: argparse.Namespace, workdir: Path) -> None:
         from ganforge.detection.simulate import simulated_fakes
 
         t0 = time.time()
-        simulated = simulated_fakes(real_train, args.simulate.split(","), args.n_fake, crop=32, seed=args.seed)
+        lengths = tuple(int(v) for v in args.simulate_steps.split(","))
+        simulated = simulated_fakes(real_train, args.simulate.split(","), args.n_fake, crop=32, steps=lengths,
+                                    seed=args.seed)
         emit({"stage": "simulated", "upsamplers": args.simulate.split(","), "images_each": args.n_fake,
+              "steps": lengths,
               "seconds": round(time.time() - t0, 1)})
     fakes_test = {f: sample_generator(gens[f], args.n_test, seed=10_000_000).images for f in families}
     for fam in families:
@@ -233,6 +237,9 @@ def main() -> None:
     ap.add_argument("--simulate", default="transposed,nearest,bilinear,pixelshuffle",
                     help="Also train on simulated fakes (reals re-synthesised by auto-encoders with these upsamplers: "
                     "transposed,nearest,bilinear,pixelshuffle; AutoGAN, Zhang et al. 2019); '' for none.")
+    ap.add_argument("--simulate-steps", default="150,600",
+                    help="Training steps of the simulating auto-encoders; several split each set between "
+                    "auto-encoders of those lengths (run N in BENCHMARKS.md; runs A-M used 300).")
     args = ap.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)

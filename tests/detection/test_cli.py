@@ -110,5 +110,9 @@ def test_processing_option_reaches_the_model_and_a_step_the_augmentation_never_v
     r = runner.invoke(detect, [*base, "--threshold", "real-fpr", "--max-real-fpr", "0.05"])
     train = json.loads(r.stdout)["train"]
     assert r.exit_code == 0 and train["threshold"] == "real-fpr" and train["max_real_fpr"] == 0.05
+    r = runner.invoke(detect, [*base, "--simulate", "nearest", "--simulate-steps", "150,600"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["sources"]["simulate_steps"] == [150, 600]
+    r = runner.invoke(detect, [*base, "--simulate-steps", "0"])
+    assert r.exit_code != 0 and "whole numbers >= 1" in r.output
     r = runner.invoke(detect, [*base, "--threshold", "median"])
     assert r.exit_code != 0 and "fewest-errors" in r.output

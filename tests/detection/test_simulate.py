@@ -44,10 +44,25 @@ def test_simulated_sets_and_errors(digits):
     sets = simulated_fakes(digits, ["nearest", "pixelshuffle"], n=20, steps=5, seed=1)
     assert [s.source for s in sets] == ["simulated-nearest", "simulated-pixelshuffle"]
     assert all(len(s) == 20 and s.images[0].shape == (32, 32, 1) for s in sets)
-    assert sets[0].names[0].startswith("sim-nearest:d")
+    assert sets[0].names[0].startswith("sim-nearest:d") and all(s.simulated for s in sets)
     assert not np.array_equal(sets[0].images[0], sets[1].images[0])
     with pytest.raises(ValueError, match="unknown upsampler"):
         simulated_fakes(digits, ["cubic"])
     mixed = ImageSet("mixed", [np.zeros((8, 8, 1), np.uint8), np.zeros((8, 8, 3), np.uint8)], ["a", "b"])
     with pytest.raises(ValueError, match="one channel count"):
         train_resynthesizer(mixed.images, "nearest", crop=8, steps=1)
+
+
+def test_several_training_lengths_split_each_set(digits):
+    """With lengths (2, 40) the first half of each set comes from the 2-step auto-encoder (one set with 2 steps
+    gives the same images) and the second from the 40-step one, which reconstructs far better."""
+    both = simulated_fakes(digits, ["nearest"], n=20, steps=(2, 40), seed=3)[0]
+    short = simulated_fakes(digits, ["nearest"], n=20, steps=2, seed=3)[0]
+    assert len(both) == 20 and both.names == short.names
+    assert all(np.array_equal(a, b) for a, b in zip(both.images[:10], short.images[:10], strict=True))
+    src = {f"sim-nearest:{n}": im for n, im in zip(digits.names, digits.images, strict=True)}
+    err = [np.abs(im.astype(float) - src[n].astype(float)).mean() for im, n in zip(both.images, both.names,
+                                                                                    strict=True)]
+    assert np.mean(err[10:]) < 0.8 * np.mean(err[:10])
+    with pytest.raises(ValueError, match="steps must be"):
+        simulated_fakes(digits, ["nearest"], n=4, steps=(300, 0))

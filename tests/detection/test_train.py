@@ -91,6 +91,21 @@ def test_config_and_data_are_validated():
         train_detector(read_images("digits", max_images=10), [empty], DetectorTrainConfig(), progress=False)
 
 
+def test_the_temperature_is_fitted_on_generated_fakes_not_simulated_ones(weak_generator):
+    """Simulated fakes (here: exact copies of reals, the worst case) are a training aid; the temperature and the
+    calibration report use the generated ones, unless there are no others."""
+    real = read_images("digits", max_images=60)
+    fake = load_source(weak_generator, 60)
+    copies = ImageSet("simulated-copies", list(real.images), [f"copy-{n}" for n in real.names], simulated=True)
+    assert copies.subset([0, 1]).simulated and copies.converted(1).simulated
+    cfg = DetectorTrainConfig(crop=28, steps=2, batch=4, model=TINY_MODEL, stats_images=8)
+    _, report = train_detector(real, [fake, copies], cfg, progress=False)
+    assert report["calibrated_on"] == [fake.source]
+    assert report["calibration"]["n_eval"] == report["splits"]["test"] - len(copies) * 15 // 100
+    _, only = train_detector(real, [copies], cfg, progress=False)
+    assert only["calibrated_on"] == ["simulated-copies"]
+
+
 def test_splits_are_disjoint_and_cover_everything():
     s = split_indices(100, 0.15, 0.15, np.random.default_rng(0), "x")
     allidx = np.concatenate([s.train, s.calib, s.test])

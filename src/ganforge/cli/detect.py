@@ -80,7 +80,9 @@ def _floats(values: list[str], option: str) -> list[float]:
 @click.option("--simulate", callback=csv_list, metavar="UPSAMPLERS",
               help="Also train on reals re-synthesised by auto-encoders with these generator upsamplers "
               "(transposed,nearest,bilinear,pixelshuffle; AutoGAN, Zhang et al. 2019).")
-@click.option("--simulate-steps", type=click.IntRange(1), default=300, help="Training steps per auto-encoder.")
+@click.option("--simulate-steps", callback=csv_list, default="150,600", metavar="STEPS",
+              help="Training steps per auto-encoder; several (e.g. 150,600) split each simulated set between "
+              "auto-encoders of those lengths, so it holds weak and strong upsampling traces.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Detector checkpoint folder to write.")
 @click.option("--n-fake", type=click.IntRange(1), default=2000, help="Samples per checkpoint (and cap per folder).")
 @click.option("--max-real", type=click.IntRange(1), help="Use at most this many real images.")
@@ -120,7 +122,7 @@ def _floats(values: list[str], option: str) -> list[float]:
 @click.option("--device", default="cpu", help="cpu, cuda, mps.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def train_cmd(real: str, fakes: tuple[str, ...], simulate: list[str] | None, simulate_steps: int, out: str,
+def train_cmd(real: str, fakes: tuple[str, ...], simulate: list[str] | None, simulate_steps: list[str], out: str,
               n_fake: int, max_real: int | None, data_dir: str | None,
               truncation: tuple[float, float], crop: int, channels: str | None, view: str, steps: int, batch: int,
               lr: float, blur_prob: float, jpeg_prob: float, resize_prob: float,
@@ -147,6 +149,11 @@ def train_cmd(real: str, fakes: tuple[str, ...], simulate: list[str] | None, sim
                  "resize_scale": resize_scale, "resize_exact": _floats(resize_exact or [], "--resize-exact"),
                  "resize_exact_prob": resize_exact_prob},
     )
+    lengths = _floats(simulate_steps, "--simulate-steps")
+    if not lengths or any(v < 1 or v != int(v) for v in lengths):
+        raise click.BadParameter(f"expected whole numbers >= 1, got {','.join(simulate_steps)!r}",
+                                 param_hint="--simulate-steps")
+    sim_steps = tuple(int(v) for v in lengths)
     if not fakes and not simulate:
         raise click.UsageError("give fake images with --fake (and/or simulated ones with --simulate)")
     from ganforge.detection.simulate import check_upsamplers
@@ -156,7 +163,7 @@ def train_cmd(real: str, fakes: tuple[str, ...], simulate: list[str] | None, sim
     except ValueError as e:
         raise click.UsageError(f"--simulate: {e}") from None
     sources = {"real": real, "fake": list(fakes), "n_fake": n_fake, "max_real": max_real,
-               "truncation": list(truncation), "simulate": simulate or [], "simulate_steps": simulate_steps}
+               "truncation": list(truncation), "simulate": simulate or [], "simulate_steps": list(sim_steps)}
     if dry_run:
         click.echo(json.dumps({"train": cfg.to_dict(), "sources": sources}, indent=2))
         return
@@ -167,7 +174,7 @@ def train_cmd(real: str, fakes: tuple[str, ...], simulate: list[str] | None, sim
         from ganforge.detection.train import infer_channels
 
         c = int(channels) if channels else infer_channels([real_set, *fake_sets])
-        fake_sets += simulated_fakes(real_set.converted(c), simulate, n_fake, crop, simulate_steps, seed,
+        fake_sets += simulated_fakes(real_set.converted(c), simulate, n_fake, crop, sim_steps, seed,
                                      progress=not quiet)
     try:
         net, report = train_detector(real_set, fake_sets, cfg, progress=not quiet)

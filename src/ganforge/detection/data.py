@@ -42,12 +42,15 @@ class ImageSet:
     """Images of one source at native size: uint8 ``[H, W, C]`` (C in 1, 3, 4), their names, and read errors.
 
     ``errors`` holds ``{"file": name, "error": message}`` for files that could not be decoded; the rest are kept.
+    ``simulated``: fakes made without a generator (``ganforge.detection.simulate``), a training aid that the
+    temperature is not fitted on.
     """
 
     source: str
     images: list[np.ndarray]
     names: list[str]
     errors: list[dict[str, str]] = field(default_factory=list)
+    simulated: bool = False
 
     def __post_init__(self) -> None:
         if len(self.images) != len(self.names):
@@ -57,12 +60,13 @@ class ImageSet:
         return len(self.images)
 
     def subset(self, idx: list[int] | np.ndarray) -> ImageSet:
-        return ImageSet(self.source, [self.images[i] for i in idx], [self.names[i] for i in idx])
+        return ImageSet(self.source, [self.images[i] for i in idx], [self.names[i] for i in idx],
+                        simulated=self.simulated)
 
     def converted(self, channels: int) -> ImageSet:
         """The same images with exactly ``channels`` channels (:func:`to_channels`)."""
         images = [to_channels(im, channels, name) for im, name in zip(self.images, self.names, strict=True)]
-        return ImageSet(self.source, images, list(self.names), list(self.errors))
+        return ImageSet(self.source, images, list(self.names), list(self.errors), self.simulated)
 
 
 def _progress(it, total: int, desc: str, show: bool):

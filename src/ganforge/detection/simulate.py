@@ -122,16 +122,29 @@ def resynthesize(net: Resynthesizer, images: list[np.ndarray], batch: int = 256)
 
 
 def simulated_fakes(real: ImageSet, upsamplers: list[str] | tuple[str, ...], n: int | None = None, crop: int = 32,
-                    steps: int = 300, seed: int = 0, progress: bool = False) -> list[ImageSet]:
+                    steps: int | tuple[int, ...] = 300, seed: int = 0, progress: bool = False) -> list[ImageSet]:
     """One fake set per upsampler: ``n`` real images (all by default) re-synthesised by an auto-encoder trained on
-    ``real`` with that upsampler."""
+    ``real`` with that upsampler.
+
+    ``steps`` may name several training lengths: each upsampler then gets one auto-encoder per length, and the
+    ``n`` images are split evenly between them. A few hundred steps land at very different reconstruction errors
+    from run to run (how strongly the upsampler's trace shows), and a spread of lengths makes the set cover weak and
+    strong traces instead of one random draw (BENCHMARKS.md, detector run N).
+    """
     check_upsamplers(upsamplers)
+    lengths = (steps,) if isinstance(steps, int) else tuple(steps)
+    if not lengths or any(s < 1 for s in lengths):
+        raise ValueError(f"steps must be one or more numbers >= 1, got {steps}")
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(real))[: n or len(real)]
     chosen = [real.images[i] for i in idx]
+    parts = np.array_split(np.arange(len(chosen)), len(lengths))
     sets = []
     for k, kind in enumerate(upsamplers):
-        net = train_resynthesizer(real.images, kind, crop, steps, seed=seed + k, progress=progress)
-        sets.append(ImageSet(f"simulated-{kind}", resynthesize(net, chosen), [f"sim-{kind}:{real.names[i]}"
-                                                                               for i in idx]))
+        images: list[np.ndarray] = []
+        for m, (length, part) in enumerate(zip(lengths, parts, strict=True)):
+            net = train_resynthesizer(real.images, kind, crop, length, seed=seed + k + 1000 * m, progress=progress)
+            images += resynthesize(net, [chosen[i] for i in part])
+        sets.append(ImageSet(f"simulated-{kind}", images, [f"sim-{kind}:{real.names[i]}" for i in idx],
+                             simulated=True))
     return sets

@@ -19,8 +19,9 @@ Guo et al. 2017 for calibration):
    same way, and a cell where they overlap the reals takes the lower threshold with the fewest errors, down to
    ``max_real_fpr`` of its reals (``set_cell_thresholds``). Without one: a single threshold from the calibration
    reals as stored and once augmented (``set_real_fpr``).
-5. The temperature is fitted on the calibration split; the report gives NLL and ECE on the test split before and
-   after, and AUC / AP / accuracy there.
+5. The temperature is fitted on the calibration split (reals and generated fakes; simulated fakes, a training
+   aid, are left out when there are others); the report gives NLL and ECE on the test split (the same sources)
+   before and after, and AUC / AP / accuracy on the whole test split.
 """
 
 from __future__ import annotations
@@ -269,6 +270,12 @@ def _fit_jpeg_recogniser(
     net.proc_head.fit_jpeg(to_tensor(patches), torch.tensor(jpeg_done), torch.tensor(resized))
 
 
+def _source_mask(n_real: int, n_fake: list[int], keep: list[int]) -> np.ndarray:
+    """Boolean mask over ``held_out``'s concatenation (reals, then each fake source) keeping the reals and the fake
+    sources in ``keep``."""
+    return np.concatenate([np.ones(n_real, bool)] + [np.full(n, k in keep) for k, n in enumerate(n_fake)])
+
+
 def train_detector(
     real: ImageSet, fakes: list[ImageSet], cfg: DetectorTrainConfig, progress: bool = True
 ) -> tuple[Detector, dict[str, Any]]:
@@ -323,10 +330,10 @@ def train_detector(
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
     net.eval()
 
-    def held_out(role: str) -> tuple[list[np.ndarray], np.ndarray]:
+    def held_out(role: str, sources: list[int]) -> tuple[list[np.ndarray], np.ndarray]:
         imgs = [real_imgs[i] for i in getattr(real_split, role)]
         y = [0] * len(imgs)
-        for k in range(len(fakes)):
+        for k in sources:
             part = [fake_imgs[k][i] for i in getattr(fake_splits[k], role)]
             imgs += part
             y += [1] * len(part)
@@ -352,11 +359,15 @@ def train_detector(
             # Reals as the detector will meet them: as stored and after the training augmentation.
             processed = [augment(a, cfg.crop, aug_rng) for a in calib_reals]
             shift = set_real_fpr(net, score_arrays(net, calib_reals + processed, cfg.view), cfg.real_fpr)
-    calib_imgs, calib_y = held_out("calib")
+    # The temperature is fitted on generated fakes only: simulated ones are a training aid, and where they are
+    # near copies of the reals they would soften every probability (run N in BENCHMARKS.md).
+    generated = [k for k, f in enumerate(fakes) if not f.simulated] or list(range(len(fakes)))
+    calib_imgs, calib_y = held_out("calib", generated)
     calib_logits = score_arrays(net, calib_imgs, cfg.view)
-    test_imgs, test_y = held_out("test")
+    test_imgs, test_y = held_out("test", list(range(len(fakes))))
     test_logits = score_arrays(net, test_imgs, cfg.view)
-    cal = calibrate(calib_logits, calib_y, test_logits, test_y)
+    gen_test = _source_mask(len(real_split.test), [len(s.test) for s in fake_splits], generated)
+    cal = calibrate(calib_logits, calib_y, test_logits[gen_test], test_y[gen_test])
     net.set_temperature(cal["temperature"])
     report = {
         "channels": channels,
@@ -369,6 +380,7 @@ def train_detector(
         "processing_thresholds": thresholds,
         "processing_real_fpr": cell_fpr,
         "calibration": cal,
+        "calibrated_on": [fakes[k].source for k in generated],
         "test_uncalibrated": summarize(test_logits, test_y, 1.0),
         "test": summarize(test_logits, test_y, cal["temperature"]),
     }

@@ -17,12 +17,19 @@ def test_ctrl_c_saves_and_resumes(tmp_path):
            "--outdir", str(tmp_path), "--threads", "1", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    for line in proc.stdout:  # wait until training has started
+    for line in proc.stdout:  # wait until the run exists
         if line.startswith("data:"):
             break
-    time.sleep(3)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob("*/stats.jsonl")) and time.time() < deadline:  # until training steps are logged
+        time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # never leave a training process behind
+        out, err = proc.communicate()
+        raise AssertionError(f"SIGINT did not stop training within 120 s; stderr: {err[-2000:]}") from None
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted: saved" in out and "ganforge train --resume" in out
     run = next(tmp_path.iterdir())
@@ -33,3 +40,24 @@ def test_ctrl_c_saves_and_resumes(tmp_path):
                           str((nimg + 32) / 1000), "--quiet", "--threads", "1"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
     assert load_state(list_checkpoints(run)[-1])["nimg"] >= nimg + 32
+
+
+def test_ctrl_c_before_the_first_step_still_saves(tmp_path):
+    """Ctrl-C straight after the run directory appears (while the progress bar and the first checkpoint are being
+    set up) saves and says how to resume, like one in the middle of training."""
+    cmd = [sys.executable, "-m", "ganforge", "train", "--max-images", "64", "--batch", "16", "--z-dim", "8",
+           "--g-kwargs", '{"width": 8}', "--d-kwargs", '{"width": 8}', "--kimg", "1000", "--outdir", str(tmp_path),
+           "--threads", "1", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in proc.stdout:
+        if line.startswith("data:"):
+            break
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted: saved" in out and "ganforge train --resume" in out

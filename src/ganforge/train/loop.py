@@ -432,25 +432,26 @@ class Trainer:
             _print(f"data: {self.dataset.info}")
             if self.cfg.cond:
                 _print(f"class-conditional on {self.dataset.num_classes} classes (--no-cond trains without labels)")
-        if self.resumed_from is None:
-            self.save()  # a known-good state to roll back to
-            self.write_grid()
-        last_good = self._latest_state()
         next_grid = (self.nimg // int(cfg.grid_kimg * 1000) + 1) * int(cfg.grid_kimg * 1000)
         next_snap = (self.nimg // int(cfg.snapshot_kimg * 1000) + 1) * int(cfg.snapshot_kimg * 1000)
-        bar = tqdm(
-            total=total,
-            initial=self.nimg,
-            unit="img",
-            unit_scale=True,
-            disable=not (main and self.progress),
-            dynamic_ncols=True,
-            smoothing=0.1,
-        )
         acc: dict[str, list[float]] = defaultdict(list)
         t0, n0 = time.time(), self.nimg
         stop_reason = None
-        try:
+        bar = None
+        try:  # from here on Ctrl-C saves and says how to resume (tqdm's start and the first checkpoint included)
+            bar = tqdm(
+                total=total,
+                initial=self.nimg,
+                unit="img",
+                unit_scale=True,
+                disable=not (main and self.progress),
+                dynamic_ncols=True,
+                smoothing=0.1,
+            )
+            if self.resumed_from is None:
+                self.save()  # a known-good state to roll back to
+                self.write_grid()
+            last_good = self._latest_state()
             while self.nimg < total:
                 before = self.nimg
                 try:
@@ -491,13 +492,15 @@ class Trainer:
             if acc:  # the last, partial logging interval
                 self._log({k: sum(v) / len(v) for k, v in acc.items()}, t0, n0)
         except KeyboardInterrupt:
-            bar.close()
+            if bar is not None:
+                bar.close()
             path = self.save()
             if main:
                 _print(f"\ninterrupted: saved {path}; continue with: ganforge train --resume {self.run_dir}")
             raise
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
             if self.tb:
                 self.tb.close()
         ddp.barrier(self.dist)

@@ -11,12 +11,22 @@ import time
 from ganforge.checkpoint import list_checkpoints, load_state
 
 
+def _sigint_default() -> None:
+    """In the child before exec: a shell running the suite as a background job (``.ci/run &``) starts it with SIGINT
+    ignored, children inherit that, and Python then never raises KeyboardInterrupt (the test would time out)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _start(cmd: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_sigint_default)
+
+
 def test_ctrl_c_saves_and_resumes(tmp_path):
     cmd = [sys.executable, "-m", "ganforge", "train", "--max-images", "256", "--batch", "16", "--z-dim", "8",
            "--g-kwargs", '{"width": 8}', "--d-kwargs", '{"width": 8}', "--kimg", "1000", "--snapshot-kimg", "500",
            "--outdir", str(tmp_path), "--threads", "1", "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = _start(cmd)
     for line in proc.stdout:  # wait until the run exists
         if line.startswith("data:"):
             break
@@ -48,8 +58,7 @@ def test_ctrl_c_before_the_first_step_still_saves(tmp_path):
     cmd = [sys.executable, "-m", "ganforge", "train", "--max-images", "64", "--batch", "16", "--z-dim", "8",
            "--g-kwargs", '{"width": 8}', "--d-kwargs", '{"width": 8}', "--kimg", "1000", "--outdir", str(tmp_path),
            "--threads", "1", "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = _start(cmd)
     for line in proc.stdout:
         if line.startswith("data:"):
             break

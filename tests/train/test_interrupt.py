@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 from ganforge.checkpoint import list_checkpoints, load_state
 
@@ -17,21 +18,22 @@ def _sigint_default() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _start(cmd: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+def _train(tmp_path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "ganforge", "train", "--batch", "16", "--z-dim", "8", "--g-kwargs", '{"width": 8}',
+            "--d-kwargs", '{"width": 8}', "--kimg", "1000", "--outdir", str(tmp_path), "--threads", "1", "--quiet",
+            *extra]
+
+
+def _interrupt(cmd: list[str], ready: Callable[[], bool]) -> tuple[str, str]:
+    """Start ``cmd``, wait for its ``data:`` line and then for ``ready()`` (up to 120 s), send SIGINT; its stdout
+    and stderr. The child starts with SIGINT at its default and is killed if it does not stop within 120 s."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_sigint_default)
-
-
-def test_ctrl_c_saves_and_resumes(tmp_path):
-    cmd = [sys.executable, "-m", "ganforge", "train", "--max-images", "256", "--batch", "16", "--z-dim", "8",
-           "--g-kwargs", '{"width": 8}', "--d-kwargs", '{"width": 8}', "--kimg", "1000", "--snapshot-kimg", "500",
-           "--outdir", str(tmp_path), "--threads", "1", "--quiet"]
-    proc = _start(cmd)
-    for line in proc.stdout:  # wait until the run exists
+    for line in proc.stdout:  # the run directory exists
         if line.startswith("data:"):
             break
     deadline = time.time() + 120
-    while not list(tmp_path.glob("*/stats.jsonl")) and time.time() < deadline:  # until training steps are logged
+    while not ready() and time.time() < deadline:
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     try:
@@ -42,6 +44,12 @@ def test_ctrl_c_saves_and_resumes(tmp_path):
         raise AssertionError(f"SIGINT did not stop training within 120 s; stderr: {err[-2000:]}") from None
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted: saved" in out and "ganforge train --resume" in out
+    return out, err
+
+
+def test_ctrl_c_saves_and_resumes(tmp_path):
+    _interrupt(_train(tmp_path, "--max-images", "256", "--snapshot-kimg", "500"),
+               ready=lambda: bool(list(tmp_path.glob("*/stats.jsonl"))))  # training steps are logged
     run = next(tmp_path.iterdir())
     last = list_checkpoints(run)[-1]
     nimg = load_state(last)["nimg"]
@@ -55,18 +63,4 @@ def test_ctrl_c_saves_and_resumes(tmp_path):
 def test_ctrl_c_before_the_first_step_still_saves(tmp_path):
     """Ctrl-C straight after the run directory appears (while the progress bar and the first checkpoint are being
     set up) saves and says how to resume, like one in the middle of training."""
-    cmd = [sys.executable, "-m", "ganforge", "train", "--max-images", "64", "--batch", "16", "--z-dim", "8",
-           "--g-kwargs", '{"width": 8}', "--d-kwargs", '{"width": 8}', "--kimg", "1000", "--outdir", str(tmp_path),
-           "--threads", "1", "--quiet"]
-    proc = _start(cmd)
-    for line in proc.stdout:
-        if line.startswith("data:"):
-            break
-    proc.send_signal(signal.SIGINT)
-    try:
-        out, err = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
-    assert proc.returncode == 130, err[-2000:]
-    assert "interrupted: saved" in out and "ganforge train --resume" in out
+    _interrupt(_train(tmp_path, "--max-images", "64"), ready=lambda: True)

@@ -65,12 +65,18 @@ def detect() -> None:
     """
 
 
-def _floats(values: list[str], option: str) -> list[float]:
+def _numbers(values: list[str], option: str, kind: type = float, minimum: float | None = None) -> list:
+    """``["0.5", "1"]`` -> ``[0.5, 1.0]`` (or ints with ``kind=int``); a usage error naming ``option`` otherwise."""
+    what = "whole numbers" if kind is int else "numbers"
     try:
-        return [float(v) for v in values]
+        out = [kind(v) for v in values]
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated numbers, got {','.join(values)!r}",
-                                 param_hint=option) from None
+        out = None
+    if out is None or (minimum is not None and any(v < minimum for v in out)):
+        bound = f" >= {minimum:g}" if minimum is not None else ""
+        raise click.BadParameter(f"expected comma-separated {what}{bound}, got {','.join(values)!r}",
+                                 param_hint=option)
+    return out
 
 
 @detect.command("train", context_settings={"show_default": True})
@@ -146,14 +152,10 @@ def train_cmd(real: str, fakes: tuple[str, ...], simulate: list[str] | None, sim
         seed=seed, device=device, model={"processing": processing, **(model_kwargs or {})}, real_fpr=real_fpr or None,
         threshold=threshold_rule, max_real_fpr=max_real_fpr,
         augment={"blur_prob": blur_prob, "jpeg_prob": jpeg_prob, "resize_prob": resize_prob,
-                 "resize_scale": resize_scale, "resize_exact": _floats(resize_exact or [], "--resize-exact"),
+                 "resize_scale": resize_scale, "resize_exact": _numbers(resize_exact or [], "--resize-exact"),
                  "resize_exact_prob": resize_exact_prob},
     )
-    lengths = _floats(simulate_steps, "--simulate-steps")
-    if not lengths or any(v < 1 or v != int(v) for v in lengths):
-        raise click.BadParameter(f"expected whole numbers >= 1, got {','.join(simulate_steps)!r}",
-                                 param_hint="--simulate-steps")
-    sim_steps = tuple(int(v) for v in lengths)
+    sim_steps = tuple(_numbers(simulate_steps or [""], "--simulate-steps", int, minimum=1))
     if not fakes and not simulate:
         raise click.UsageError("give fake images with --fake (and/or simulated ones with --simulate)")
     from ganforge.detection.simulate import check_upsamplers

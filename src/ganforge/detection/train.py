@@ -270,12 +270,6 @@ def _fit_jpeg_recogniser(
     net.proc_head.fit_jpeg(to_tensor(patches), torch.tensor(jpeg_done), torch.tensor(resized))
 
 
-def _source_mask(n_real: int, n_fake: list[int], keep: list[int]) -> np.ndarray:
-    """Boolean mask over ``held_out``'s concatenation (reals, then each fake source) keeping the reals and the fake
-    sources in ``keep``."""
-    return np.concatenate([np.ones(n_real, bool)] + [np.full(n, k in keep) for k, n in enumerate(n_fake)])
-
-
 def train_detector(
     real: ImageSet, fakes: list[ImageSet], cfg: DetectorTrainConfig, progress: bool = True
 ) -> tuple[Detector, dict[str, Any]]:
@@ -330,14 +324,15 @@ def train_detector(
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
     net.eval()
 
-    def held_out(role: str, sources: list[int]) -> tuple[list[np.ndarray], np.ndarray]:
+    def held_out(role: str, sources: list[int]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """Images of the split ``role``: the reals, then the fakes of ``sources``; labels and source (-1: real)."""
         imgs = [real_imgs[i] for i in getattr(real_split, role)]
-        y = [0] * len(imgs)
+        src = [-1] * len(imgs)
         for k in sources:
             part = [fake_imgs[k][i] for i in getattr(fake_splits[k], role)]
             imgs += part
-            y += [1] * len(part)
-        return imgs, np.array(y)
+            src += [k] * len(part)
+        return imgs, (np.array(src) >= 0).astype(int), np.array(src)
 
     aug_rng = np.random.default_rng(cfg.seed + 1)
     shift, thresholds, cell_fpr = 0.0, None, None
@@ -362,11 +357,11 @@ def train_detector(
     # The temperature is fitted on generated fakes only: simulated ones are a training aid, and where they are
     # near copies of the reals they would soften every probability (run N in BENCHMARKS.md).
     generated = [k for k, f in enumerate(fakes) if not f.simulated] or list(range(len(fakes)))
-    calib_imgs, calib_y = held_out("calib", generated)
+    calib_imgs, calib_y, _ = held_out("calib", generated)
     calib_logits = score_arrays(net, calib_imgs, cfg.view)
-    test_imgs, test_y = held_out("test", list(range(len(fakes))))
+    test_imgs, test_y, test_src = held_out("test", list(range(len(fakes))))
     test_logits = score_arrays(net, test_imgs, cfg.view)
-    gen_test = _source_mask(len(real_split.test), [len(s.test) for s in fake_splits], generated)
+    gen_test = np.isin(test_src, [-1, *generated])
     cal = calibrate(calib_logits, calib_y, test_logits[gen_test], test_y[gen_test])
     net.set_temperature(cal["temperature"])
     report = {

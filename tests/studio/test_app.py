@@ -19,7 +19,7 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from ganforge.studio.app import create_app  # noqa: E402
-from ganforge.studio.models import ModelSet  # noqa: E402
+from ganforge.studio.catalog import ModelSet  # noqa: E402
 from ganforge.studio.security import Limits  # noqa: E402
 from ganforge.studio.votes import VoteStore  # noqa: E402
 

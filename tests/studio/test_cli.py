@@ -54,7 +54,7 @@ def test_serve_refuses_what_it_cannot_show(tmp_path, served):
 
 
 def test_preload_loads_real_pictures_in_the_background(studio_runs):
-    from ganforge.studio.models import ModelSet
+    from ganforge.studio.catalog import ModelSet
 
     models = ModelSet.load([str(studio_runs["dcgan"]), str(studio_runs["unit"])])
     models.preload_real().join(timeout=120)

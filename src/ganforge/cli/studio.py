@@ -55,7 +55,7 @@ def serve(runs: tuple[str, ...], host: str, port: int, db: str | None, device: s
     import uvicorn
 
     from ganforge.studio.app import create_app
-    from ganforge.studio.models import ModelSet
+    from ganforge.studio.catalog import ModelSet
     from ganforge.studio.security import Limits, allowed_hosts_for
     from ganforge.studio.votes import VoteStore, database_url
 

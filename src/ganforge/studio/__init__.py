@@ -2,7 +2,7 @@
 real?" test and watch a run's training timeline (``ganforge studio RUN [RUN ...]``).
 
 - ``app``: the FastAPI app factory and its endpoints; ``static/``: the single page (plain HTML/JS/CSS).
-- ``models``: the runs given at start, loaded once and dispatched by kind (generator, UNIT translator, detector).
+- ``catalog``: the runs given at start, loaded once and dispatched by kind (generator, UNIT translator, detector).
 - ``votes``: rounds and answers in SQL (SQLite by default); ``report``: fool rates with Wilson intervals.
 - ``security``: upload limits and verification, name checks, host/origin checks, request body cap.
 """

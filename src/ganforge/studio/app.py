@@ -29,7 +29,7 @@ from fastapi import FastAPI, File, Form, HTTPException, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ganforge.studio.models import (
+from ganforge.studio.catalog import (
     DetectorModel,
     GeneratorModel,
     ModelSet,

@@ -73,6 +73,29 @@ def test_folder_labels_from_dataset_json(tmp_path):
     assert ds.labels.tolist() == [0, 1] and ds.num_classes == 2  # sorted: b.png, x/a.png
 
 
+def test_dataset_json_labelling_an_absent_file_names_it(tmp_path):
+    _img(tmp_path / "a.png", (4, 4))
+    _img(tmp_path / "b.png", (4, 4))
+    (tmp_path / "dataset.json").write_text(json.dumps({"labels": [["a.png", 1], ["b.png", 0], ["sub/gone.png", 2]]}))
+    with pytest.raises(DataError, match=r"dataset\.json: labels 'sub/gone\.png', which is not an image file"):
+        load_dataset(tmp_path)
+    z = tmp_path / "ds.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.write(tmp_path / "a.png", "00000/a.png")
+        zf.writestr("dataset.json", json.dumps({"labels": [["00000/a.png", 0], ["00000/b.png", 1]]}))
+    with pytest.raises(DataError, match=r"ds\.zip:dataset\.json: labels '00000/b\.png'"):
+        load_dataset(z)
+
+
+def test_dataset_json_label_of_a_skipped_unreadable_file_is_no_error(tmp_path):
+    _img(tmp_path / "a.png", (4, 4))
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    (tmp_path / "dataset.json").write_text(json.dumps({"labels": [["a.png", 1], ["bad.png", 0]]}))
+    with pytest.warns(UserWarning, match=r"skipping .*bad\.png"):
+        ds = load_dataset(tmp_path, on_error="skip")
+    assert ds.labels.tolist() == [1]
+
+
 def test_zip_dataset_tool_layout(tmp_path):
     z = tmp_path / "ds.zip"
     with zipfile.ZipFile(z, "w") as zf:

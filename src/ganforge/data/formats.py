@@ -114,9 +114,14 @@ def read_folder(root: Path, on_error: str = "raise") -> tuple[list[np.ndarray], 
     if meta.is_file():
         table = _labels_from_json(meta.read_text(), str(meta))
         if table is not None:
-            rel = [str(Path(n).relative_to(root)).replace("\\", "/") for n in names]
-            labels = _lookup_labels(table, rel, str(meta))
+            labels = _lookup_labels(table, [_relative(n, root) for n in names], [_relative(p, root) for p in files],
+                                    str(meta))
     return images, labels, names
+
+
+def _relative(path: str | Path, root: Path) -> str:
+    """``path`` below ``root`` with forward slashes, as ``dataset.json`` names files."""
+    return str(Path(path).relative_to(root)).replace("\\", "/")
 
 
 def read_zip(path: Path, on_error: str = "raise") -> tuple[list[np.ndarray], np.ndarray | None, list[str]]:
@@ -134,13 +139,20 @@ def read_zip(path: Path, on_error: str = "raise") -> tuple[list[np.ndarray], np.
         if "dataset.json" in zf.namelist():
             table = _labels_from_json(zf.read("dataset.json").decode("utf-8"), f"{path}:dataset.json")
             if table is not None:
-                labels = _lookup_labels(
-                    table, [k.split(":", 1)[1] if k.startswith(f"{path}:") else k for k in kept], f"{path}:dataset.json"
-                )
+                kept_names = [k.split(":", 1)[1] if k.startswith(f"{path}:") else k for k in kept]
+                labels = _lookup_labels(table, kept_names, names, f"{path}:dataset.json")
     return images, labels, kept
 
 
-def _lookup_labels(table: dict[str, int], names: list[str], where: str) -> np.ndarray:
+def _lookup_labels(table: dict[str, int], names: list[str], present: list[str], where: str) -> np.ndarray:
+    """Labels of the decoded images ``names``, in order. ``present``: every image file of the source (decoded or
+    skipped as unreadable); a label for a file that is not among them is an error naming that file."""
+    held = set(present)
+    absent = [n for n in table if n not in held]
+    if absent:
+        more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
+        raise DataError(f"{where}: labels {absent[0]!r}{more}, which is not an image file of this dataset; "
+                        "fix the name or remove the entry")
     missing = [n for n in names if n not in table]
     if missing:
         raise DataError(f"{where}: no label for {len(missing)} image(s), e.g. {missing[0]!r}")

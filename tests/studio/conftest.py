@@ -76,3 +76,42 @@ def studio_runs(tmp_path_factory) -> dict[str, Path]:
     det.set_temperature(1.5)
     runs["detector"] = save_detector(root / "det", det, {"train": {}, "data": {}, "report": {}})
     return runs
+
+
+PHOTO_SIZES = ((40, 30), (30, 52), (64, 64), (23, 17), (100, 61))  # (width, height): landscape, portrait, square
+
+
+def make_photos(folder: Path, sizes: tuple[tuple[int, int], ...] = PHOTO_SIZES, seed: int = 0) -> list[Path]:
+    """A folder of colour JPEGs of assorted shapes (smooth gradients plus noise, like small photos), two levels deep."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i, (w, h) in enumerate(sizes):
+        y, x = np.mgrid[0:h, 0:w]
+        base = np.stack([255 * x / max(w - 1, 1), 255 * y / max(h - 1, 1), np.full((h, w), 40.0 * i)], axis=-1)
+        arr = np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
+        path = folder / ("sub" if i % 2 else "") / f"photo{i:02d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(arr).save(path, quality=90)
+        paths.append(path)
+    return sorted(paths)
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    """``tmp_path/photos``: five colour JPEGs of assorted sizes."""
+    make_photos(tmp_path / "photos")
+    return tmp_path / "photos"
+
+
+@pytest.fixture(scope="session")
+def colour_run(tmp_path_factory) -> Path:
+    """A 16 px colour DCGAN run whose config names no training data (so only ``--real DIR`` gives it real pictures)."""
+    from ganforge.models.dcgan import DCGANGenerator
+
+    torch.manual_seed(1)
+    G = DCGANGenerator(z_dim=16, resolution=16, channels=3, width=8)
+    return make_generator_run(tmp_path_factory.mktemp("colour"), "00010-dcgan-photos", G, "dcgan", train={},
+                              frames=(), metric=False)

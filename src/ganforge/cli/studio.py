@@ -11,6 +11,19 @@ from pathlib import Path
 
 import click
 
+STUDIO_EXTRA = 'pip install "ganforge[studio]"'
+
+
+def _require(*modules: str) -> None:
+    """One clear line (no traceback) naming the extra to install when a module of the studio extra is missing."""
+    import importlib
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise click.ClickException(f"the studio needs {module}, which is not installed: {STUDIO_EXTRA}") from None
+
 
 class _DefaultServe(click.Group):
     """A group whose first argument, when it is not a subcommand name, is the first RUN of ``serve``."""
@@ -29,6 +42,7 @@ def studio() -> None:
     \b
     Examples:
       ganforge studio digits                              # the packaged digits generator
+      ganforge studio runs/00005-dcgan-faces --real photos/   # "Which one is real?" against any folder of photos
       ganforge studio runs/00003-stylegan-ffhq runs/00004-unit-mnist2usps det/ --port 7861
       ganforge studio report runs/00003-stylegan-ffhq/studio-votes.sqlite
     """
@@ -42,24 +56,35 @@ def studio() -> None:
 @click.option("--db", metavar="URL|FILE", help="SQLAlchemy URL (sqlite:///votes.sqlite, postgresql+psycopg://...) "
                                               "or an SQLite file. Default: studio-votes.sqlite in the first run "
                                               "directory (the current directory for packaged models).")
+@click.option("--real", "real_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False),
+              help="Folder of real photos (any size, any depth) for \"Which one is real?\", centre-cropped and resized "
+                   "to each generator's resolution as training prepares data. Default: each run's own training data.")
 @click.option("--device", default="cpu", help="cpu, cuda, mps.")
 @click.option("--max-upload-mb", type=click.FloatRange(0.01, 64), default=4.0, help="Largest upload accepted.")
 @click.option("--max-upload-mpx", type=click.FloatRange(0.01, 64), default=16.0,
               help="Largest uploaded picture, in megapixels (checked before decoding).")
-def serve(runs: tuple[str, ...], host: str, port: int, db: str | None, device: str, max_upload_mb: float,
-          max_upload_mpx: float) -> None:
+def serve(runs: tuple[str, ...], host: str, port: int, db: str | None, real_dir: str | None, device: str,
+          max_upload_mb: float, max_upload_mpx: float) -> None:
     """Serve the studio for RUNs: run directories, checkpoint folders or packaged model names.
 
     Only these models can be addressed from the page, by the names printed at start.
     """
+    _require("fastapi", "uvicorn", "sqlalchemy")
     import uvicorn
 
     from ganforge.studio.app import create_app
-    from ganforge.studio.catalog import ModelSet
+    from ganforge.studio.catalog import GeneratorModel, ModelSet
+    from ganforge.studio.reals import folder_source
     from ganforge.studio.security import Limits, allowed_hosts_for
     from ganforge.studio.votes import VoteStore, database_url
 
-    models = ModelSet.load(list(runs), device=device)
+    try:
+        real = folder_source(real_dir) if real_dir else None
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--real") from None
+    models = ModelSet.load(list(runs), device=device, real=real)
+    if real is not None and not any(isinstance(m, GeneratorModel) for m in models.models.values()):
+        raise click.BadParameter(f"{real_dir}: none of the RUNs is a generator to pit against it", param_hint="--real")
     store = VoteStore(database_url(db, models.default_db_dir()))
     limits = Limits(max_upload_bytes=int(max_upload_mb * 1024 * 1024),
                     max_upload_pixels=int(max_upload_mpx * 1_000_000))
@@ -90,6 +115,7 @@ def report(db: str, fmt: str) -> None:
     Example:
       ganforge studio report runs/00003-stylegan-ffhq/studio-votes.sqlite --format json
     """
+    _require("sqlalchemy")
     from ganforge.studio.report import fool_rates, format_table
     from ganforge.studio.votes import VoteStore, database_url
 

@@ -4,7 +4,8 @@ Each entry is one of three kinds, decided from its checkpoint's ``config.json``:
 
 - ``generator`` (any family with ``G``/``G_ema``): sample grids from seeds, latent sliders, interpolation strips, the
   truncation trick and style mixing when the generator supports them (style-based families), and "Which one is
-  real?" rounds against the run's own training data, reloaded from the config's ``train`` section;
+  real?" rounds against a folder of photos (``--real DIR``) or else the run's own training data, reloaded from the
+  config's ``train`` section (``studio.reals``);
 - ``translator`` (a UNIT checkpoint, network class ``unit-g``): translate an uploaded picture to the other domain;
 - ``detector`` (``kind: detector``): the calibrated probability that an uploaded picture is generated.
 
@@ -35,11 +36,10 @@ from torch import nn
 from ganforge.checkpoint import PACKAGED, CheckpointError, load_networks, read_config, resolve_checkpoint
 from ganforge.media import make_grid, to_uint8
 from ganforge.sampling import class_vectors, latents
+from ganforge.studio.reals import RealPictures, RealSource, training_source
 from ganforge.timelapse import Frame, MetricSeries, caption, find_run_dir, metric_series, timeline_frames
 
 KINDS = ("generator", "translator", "detector")
-MAX_REAL_IMAGES = 20_000  # real pictures kept in memory per model for "Which one is real?" ...
-MAX_REAL_BYTES = 256 * 1024 * 1024  # ... and at most this many bytes of them
 
 
 # ----------------------------------------------------------------------------------------------- pictures
@@ -52,19 +52,6 @@ def png_bytes(arr: np.ndarray) -> bytes:
 
 def data_url(arr: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes(arr)).decode("ascii")
-
-
-def fit_picture(arr: np.ndarray, size: int, channels: int) -> np.ndarray:
-    """A real picture brought to a generated one's size and channels (Lanczos; only if they differ)."""
-    from ganforge.data.transforms import convert_channels
-
-    if arr.shape[2] != channels:
-        arr = convert_channels(arr, channels, "real picture")
-    if arr.shape[:2] != (size, size):
-        im = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).resize((size, size), Image.LANCZOS)
-        arr = np.asarray(im)
-        arr = arr[:, :, None] if arr.ndim == 2 else arr
-    return arr
 
 
 # ----------------------------------------------------------------------------------------------- entries
@@ -123,9 +110,10 @@ class StudioModel:
 
 
 class GeneratorModel(StudioModel):
-    """A generator and, lazily, the real pictures of its training set."""
+    """A generator and, lazily, the real pictures it is pitted against (``reals``): ``--real DIR`` or its training
+    data."""
 
-    def __init__(self, *args: Any, G: nn.Module, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, G: nn.Module, real: RealSource | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.G = G
         self.z_dim = int(G.z_dim)
@@ -139,18 +127,15 @@ class GeneratorModel(StudioModel):
             self.notes.append(f"{self.channels}-channel {self.resolution}px output is not a picture: nothing to show")
         if not self.truncation:
             self.notes.append("no truncation trick (psi): style-based families only")
-        self._real: np.ndarray | None = None  # uint8 [N, H, W, C]
-        self._real_labels: np.ndarray | None = None
-        self._real_error: str | None = None
-        self._real_lock = threading.Lock()
-        if self.images and not self._data_spec():
-            self._real_error = "the checkpoint names no training data"
-            self.notes.append(f"'Which one is real?' unavailable: {self._real_error}")
+        self.reals = RealPictures(real if real is not None else training_source(self.meta), self.resolution,
+                                  self.channels, use_labels=self.c_dim > 0)
+        if self.images and self.reals.error is not None:
+            self.notes.append(f"'Which one is real?' unavailable: {self.reals.error}")
 
     def capabilities(self) -> dict[str, bool]:
         return {**super().capabilities(), "sample": self.images, "interpolate": self.images,
                 "truncation": self.images and self.truncation, "mixing": self.images and self.mixing,
-                "real": self.images and self._real_error is None}
+                "real": self.images and self.reals.error is None}
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()
@@ -240,56 +225,19 @@ class GeneratorModel(StudioModel):
         return to_uint8(self._run(latents([seed], self.z_dim), klass, psi, [seed]))[0]
 
     # real pictures ---------------------------------------------------------------------------------------------
-    def _data_spec(self) -> dict[str, Any] | None:
-        train = self.meta.get("train") or {}
-        data = train.get("data") or (self.meta.get("dataset") or {}).get("source")
-        if not data:
-            return None
-        return {"source": data, "resolution": train.get("resolution"), "channels": train.get("channels"),
-                "resize": train.get("resize", "center-crop"), "data_dir": train.get("data_dir"),
-                "max_images": train.get("max_images")}
-
     def real_count(self) -> int:
-        """Load the training pictures on first use (``RuntimeError`` with the reason if they cannot be)."""
-        with self._real_lock:
-            if self._real is None and self._real_error is None:
-                self._load_real()
-            if self._real is None:
-                raise RuntimeError(f"{self.name}: 'Which one is real?' unavailable: {self._real_error}")
-            return len(self._real)
-
-    def _load_real(self) -> None:
-        from ganforge.data import load_dataset
-
-        spec = self._data_spec()
-        assert spec is not None
-        info = self.meta.get("dataset") or {}
-        res, ch = int(info.get("resolution") or self.resolution), int(info.get("channels") or self.channels)
-        limit = min(spec["max_images"] or MAX_REAL_IMAGES, MAX_REAL_IMAGES, max(1, MAX_REAL_BYTES // (res * res * ch)))
+        """Load the real pictures on first use (``RuntimeError`` with the reason if they cannot be)."""
         try:
-            ds = load_dataset(spec["source"], spec["resolution"], spec["channels"], spec["resize"], spec["data_dir"],
-                              on_error="skip", max_images=limit)
-        except Exception as e:  # data missing or unreadable: the feature is off, the rest of the studio works
-            self._real_error = f"cannot load training data {spec['source']!r} ({type(e).__name__}: {e})"
-            self.notes.append(self._real_error)
-            return
-        if not ds.is_image:
-            self._real_error = f"training data {spec['source']!r} holds points, not pictures"
-            self.notes.append(self._real_error)
-            return
-        self._real = ds.data.permute(0, 2, 3, 1).numpy()  # [N, H, W, C] uint8
-        self._real_labels = ds.labels.numpy() if ds.labels is not None and self.c_dim else None
+            return self.reals.count()
+        except RuntimeError as e:
+            message = f"{self.name}: {e}"
+            if str(e) not in self.notes:
+                self.notes.append(str(e))
+            raise RuntimeError(message) from None
 
     def real_picture(self, index: int) -> tuple[np.ndarray, int | None]:
         """Real picture ``index`` at the generator's size and channels, and its class (conditional models)."""
-        n = self.real_count()
-        if not 0 <= index < n:
-            raise IndexError(f"real picture {index} out of range [0, {n})")
-        assert self._real is not None
-        label = int(self._real_labels[index]) if self._real_labels is not None else None
-        if label is not None and not 0 <= label < self.c_dim:
-            label = None
-        return fit_picture(self._real[index], self.resolution, self.channels), label
+        return self.reals.picture(index, self.c_dim)
 
 
 class TranslatorModel(StudioModel):
@@ -373,8 +321,12 @@ def _run_dir_of(spec: str, ckpt: Path) -> Path | None:
     return run if (run / "checkpoints").is_dir() or timeline_frames(run) else None
 
 
-def load_model(spec: str, name: str, device: str | torch.device = "cpu") -> StudioModel:
-    """Load one run/checkpoint/packaged model as a studio entry of the right kind."""
+def load_model(spec: str, name: str, device: str | torch.device = "cpu", real: RealSource | None = None
+               ) -> StudioModel:
+    """Load one run/checkpoint/packaged model as a studio entry of the right kind.
+
+    ``real``: the pictures a generator is pitted against in "Which one is real?" (default: its training data).
+    """
     ckpt = resolve_checkpoint(spec)
     meta = read_config(ckpt)
     nets = meta.get("networks", {})
@@ -392,7 +344,7 @@ def load_model(spec: str, name: str, device: str | torch.device = "cpu") -> Stud
     G = load_networks(ckpt, [gname], device=device)[gname].eval().requires_grad_(False)
     if nets[gname]["class"] == "unit-g":
         return TranslatorModel(kind="translator", G=G, **common)
-    return GeneratorModel(kind="generator", G=G, **common)
+    return GeneratorModel(kind="generator", G=G, real=real, **common)
 
 
 class ModelSet:
@@ -407,8 +359,11 @@ class ModelSet:
         self.lock = threading.Lock()
 
     @classmethod
-    def load(cls, specs: list[str], device: str | torch.device = "cpu") -> ModelSet:
-        """Load ``specs`` (run dirs, checkpoint dirs, packaged names), naming each after its run (made unique)."""
+    def load(cls, specs: list[str], device: str | torch.device = "cpu", real: RealSource | None = None) -> ModelSet:
+        """Load ``specs`` (run dirs, checkpoint dirs, packaged names), naming each after its run (made unique).
+
+        ``real`` (``--real DIR``) replaces every generator's training data as the real side of "Which one is real?".
+        """
         models: list[StudioModel] = []
         used: set[str] = set()
         for spec in specs:
@@ -418,7 +373,7 @@ class ModelSet:
             while name in used:
                 name, k = f"{base}-{k}", k + 1
             used.add(name)
-            models.append(load_model(spec, name, device))
+            models.append(load_model(spec, name, device, real))
         return cls(models)
 
     def names(self) -> list[str]:

@@ -92,11 +92,11 @@ def train_generator(family: str, kimg: float, workdir: Path, data: Path, seed: i
     runs = sorted(p for p in outdir.glob("*") if p.is_dir() and list_checkpoints(p)) if outdir.is_dir() else []
     if runs:
         return runs[-1], 0.0
-    from ganforge.models import get_family
+    from ganforge.train.recipes import get_recipe
 
     extra = FAMILY_KWARGS[family]
     cfg = TrainConfig.from_dict({
-        **get_family(family).train_defaults, "model": family, "data": str(data), "kimg": kimg, "seed": seed,
+        **get_recipe(family).defaults, "model": family, "data": str(data), "kimg": kimg, "seed": seed,
         "device": "cpu", "outdir": str(outdir), "grid_kimg": kimg, "snapshot_kimg": kimg, "keep_checkpoints": 1,
         **extra,
     })

@@ -8,7 +8,7 @@ import torch
 
 from ganforge.checkpoint import load_networks, save_checkpoint
 from ganforge.losses import Batch, build_loss
-from ganforge.models import family_names, get_family
+from ganforge.train.recipes import get_recipe, recipe_names
 
 # Tiny configurations per family: (z_dim, resolution, channels, G kwargs, D kwargs).
 TINY = {
@@ -19,7 +19,7 @@ TINY = {
 
 def _build(name: str, c_dim: int, seed: int = 0):
     z_dim, res, ch, gk, dk = TINY[name]
-    fam = get_family(name)
+    fam = get_recipe(name)
     torch.manual_seed(seed)
     G = fam.generator(z_dim=z_dim, c_dim=c_dim, resolution=res, channels=ch, **gk)
     D = fam.discriminator(c_dim=c_dim, resolution=res, channels=ch, **dk)
@@ -35,7 +35,7 @@ def _inputs(name: str, c_dim: int, n: int = 4):
 
 
 def test_every_registered_family_has_a_tiny_config():
-    missing = [f for f in family_names() if f not in TINY and f in ("gan", "dcgan")]
+    missing = [f for f in recipe_names() if f not in TINY and f in ("gan", "dcgan")]
     assert not missing
 
 
@@ -88,7 +88,7 @@ def test_safetensors_round_trip(name, tmp_path):
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_one_step_changes_the_loss(name):
     G, D = _build(name, 0)
-    loss = build_loss(get_family(name).default_loss, {"G": G, "D": D})
+    loss = build_loss(get_recipe(name).loss, {"G": G, "D": D})
     z, _ = _inputs(name, 0, n=8)
     _, res, ch, _, _ = TINY[name]
     real = torch.rand(8, ch, res, res) * 2 - 1
@@ -108,9 +108,9 @@ def test_one_step_changes_the_loss(name):
 
 def test_config_rejects_unknown_kwargs():
     with pytest.raises(TypeError):
-        get_family("dcgan").generator(z_dim=4, resolution=28, channels=1, nonsense=3)
+        get_recipe("dcgan").generator(z_dim=4, resolution=28, channels=1, nonsense=3)
 
 
 def test_dcgan_rejects_bad_resolution():
     with pytest.raises(ValueError, match="resolution 30"):
-        get_family("dcgan").generator(resolution=30)
+        get_recipe("dcgan").generator(resolution=30)

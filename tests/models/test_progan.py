@@ -9,9 +9,10 @@ import torch.nn.functional as F
 
 from ganforge.checkpoint import load_networks, save_checkpoint
 from ganforge.losses import Batch, build_loss
-from ganforge.models import get_family, network_class
+from ganforge.models import network_class
 from ganforge.models.layers import downsample2x
 from ganforge.models.progan import ProGANDiscriminator, ProGANGenerator, level_channels, num_levels
+from ganforge.train.recipes import get_recipe
 
 Z_DIM, RES = 8, 16
 TINY = {"fmap_base": 32, "fmap_max": 8}
@@ -38,11 +39,11 @@ def _stage(nets, level: int, alpha: float) -> None:
         net.set_stage(level, alpha)
 
 
-def test_registered_under_the_family_and_network_names():
-    fam = get_family("progan")
-    assert fam.generator is ProGANGenerator and fam.discriminator is ProGANDiscriminator
-    assert fam.default_loss == "wgan-gp"
-    assert fam.make_schedule is not None and fam.make_source is not None
+def test_registered_under_the_recipe_and_network_names():
+    recipe = get_recipe("progan")
+    assert recipe.generator is ProGANGenerator and recipe.discriminator is ProGANDiscriminator
+    assert recipe.loss == "wgan-gp"
+    assert recipe.make_schedule is not None and recipe.make_source is not None
     assert network_class("progan-g") is ProGANGenerator and network_class("progan-d") is ProGANDiscriminator
 
 

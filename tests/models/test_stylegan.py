@@ -11,9 +11,10 @@ import torch.nn.functional as F
 
 from ganforge.checkpoint import load_networks, save_checkpoint
 from ganforge.losses import Batch, build_loss
-from ganforge.models import get_family, network_class
+from ganforge.models import network_class
 from ganforge.models.stylegan import StyleDiscriminator, StyleGenerator, mix_styles, style_layer_groups
 from ganforge.models.stylegan_layers import Downsample2x, modulated_conv2d, upsample2x
+from ganforge.train.recipes import get_recipe
 
 TINY_G = {"w_dim": 16, "mapping_layers": 2, "channel_base": 128, "channel_max": 16}
 TINY_D = {"channel_base": 128, "channel_max": 16}
@@ -46,10 +47,10 @@ def latents(n: int = 4, c_dim: int = 0, seed: int = 1):
     return z, c
 
 
-def test_family_is_registered_with_its_loss():
-    fam = get_family("stylegan")
-    assert fam.generator is StyleGenerator and fam.discriminator is StyleDiscriminator
-    assert fam.default_loss == "stylegan2"
+def test_recipe_is_registered_with_its_loss():
+    recipe = get_recipe("stylegan")
+    assert recipe.generator is StyleGenerator and recipe.discriminator is StyleDiscriminator
+    assert recipe.loss == "stylegan2"
     assert network_class("stylegan-g") is StyleGenerator and network_class("stylegan-d") is StyleDiscriminator
     assert StyleGenerator.supports_truncation
 

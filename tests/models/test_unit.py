@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from ganforge.checkpoint import load_networks, save_checkpoint
-from ganforge.models import get_family, network_class
-from ganforge.models.unit import UnitDiscriminator, UnitGenerator, unit_preview
+from ganforge.models import network_class
+from ganforge.models.unit import UnitDiscriminator, UnitGenerator
+from ganforge.train.recipes import get_recipe
+from ganforge.train.recipes.unit import unit_preview
 
 
 @pytest.fixture(autouse=True)
@@ -141,7 +143,7 @@ def test_preview_rows_are_input_translated_cycled_for_both_directions():
         unit_preview(G, a, b[:1])
 
 
-def test_family_and_networks_are_registered():
-    fam = get_family("unit")
-    assert fam.default_loss == "unit" and fam.build_networks is not None and fam.make_source is not None
+def test_recipe_and_networks_are_registered():
+    recipe = get_recipe("unit")
+    assert recipe.loss == "unit" and recipe.build_networks is not None and recipe.make_source is not None
     assert network_class("unit-g") is UnitGenerator and network_class("unit-d") is UnitDiscriminator

@@ -12,7 +12,7 @@ from ganforge.cli.options import csv_list, json_dict
 from ganforge.data import RESIZE_POLICIES
 from ganforge.train.config import DEVICES, PRECISIONS, TrainConfig
 
-# option name -> TrainConfig field (all default to None = "not given", so family defaults and --config apply)
+# option name -> TrainConfig field (all default to None = "not given", so recipe defaults and --config apply)
 _FIELDS = {
     "model": "model",
     "data": "data",
@@ -58,9 +58,9 @@ _FIELDS = {
 
 
 def _model_choices() -> list[str]:
-    from ganforge.models import family_names
+    from ganforge.train.recipes import recipe_names
 
-    return family_names()
+    return recipe_names()
 
 
 @click.command(context_settings={"show_default": True})
@@ -160,8 +160,8 @@ def train(
 
 
 def resolve_config(given: dict[str, Any], config_file: str | None, resume: str | None) -> TrainConfig:
-    """Layering: TrainConfig defaults < family defaults < --config file < resumed run's config < options given."""
-    from ganforge.models import get_family
+    """Layering: TrainConfig defaults < recipe defaults < --config file < resumed run's config < options given."""
+    from ganforge.train.recipes import get_recipe
 
     base: dict[str, Any] = {}
     if config_file:
@@ -179,7 +179,7 @@ def resolve_config(given: dict[str, Any], config_file: str | None, resume: str |
             )
         base = saved
     model = given.get("model", base.get("model", "dcgan"))
-    merged = {**get_family(model).train_defaults, **base, **given} if not resume else {**base, **given}
+    merged = {**get_recipe(model).defaults, **base, **given} if not resume else {**base, **given}
     if not resume and model == "dcgan" and not {"data", "cond"} & (set(given) | set(base)):
         merged |= {k: v for k, v in DIGITS_PRESET.items() if k not in given and k not in base}
     return TrainConfig.from_dict(merged)

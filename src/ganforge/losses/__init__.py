@@ -6,18 +6,12 @@ from collections.abc import Callable
 
 from torch import nn
 
-from ganforge.losses.base import Batch, Loss, Phase
+# Explicit imports (no dotted strings): the family-specific modules register their losses on import.
+from ganforge.losses import stylegan, unit  # noqa: F401
+from ganforge.losses.base import LOSSES, Batch, Loss, Phase, register_loss
 from ganforge.losses.classic import AdversarialLoss
-from ganforge.registry import Registry
 
-__all__ = ["LOSSES", "Batch", "Loss", "Phase", "build_loss", "register_loss"]
-
-# Factory signature: (networks: dict[str, nn.Module], **kwargs) -> Loss
-LOSSES: Registry[Callable[..., Loss]] = Registry("loss")
-
-
-def register_loss(name: str):
-    return LOSSES.register(name)
+__all__ = ["LOSSES", "Batch", "Loss", "Phase", "build_loss", "loss_names", "register_loss"]
 
 
 def _classic(kind: str) -> Callable[..., Loss]:
@@ -33,8 +27,7 @@ for _kind in ("minimax", "non-saturating", "hinge", "wgan-gp"):
 
 
 def build_loss(name: str, networks: dict[str, nn.Module], **kwargs) -> Loss:
-    """Build the registered loss ``name`` over ``networks``; unknown kwargs raise ``TypeError`` naming them."""
-    _import_family_losses()
+    """Build the registered loss ``name`` over ``networks``; unknown kwargs raise ``ValueError`` naming them."""
     try:
         return LOSSES.get(name)(networks, **kwargs)
     except TypeError as e:
@@ -42,13 +35,4 @@ def build_loss(name: str, networks: dict[str, nn.Module], **kwargs) -> Loss:
 
 
 def loss_names() -> list[str]:
-    _import_family_losses()
     return LOSSES.names()
-
-
-def _import_family_losses() -> None:
-    """Family-specific losses register themselves on import (explicit imports, no dotted strings)."""
-    from ganforge.losses import (
-        stylegan,  # noqa: F401
-        unit,  # noqa: F401
-    )

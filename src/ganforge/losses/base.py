@@ -8,10 +8,13 @@ distribution, so a loss is a few lines of maths (after NVlabs/stylegan3 ``traini
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from ganforge.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -69,3 +72,12 @@ class Loss:
         """Interval of the lazy regularisation phase of ``network`` (for the optimizer's lr/beta rescaling)."""
         intervals = [p.interval for p in self.phases if p.network == network and p.interval > 1]
         return max(intervals) if intervals else None
+
+
+# Factory signature: (networks: dict[str, nn.Module], **kwargs) -> Loss
+LOSSES: Registry[Callable[..., Loss]] = Registry("loss")
+
+
+def register_loss(name: str) -> Callable[[Callable[..., Loss]], Callable[..., Loss]]:
+    """Decorator registering a loss factory ``(networks, **kwargs) -> Loss`` under ``name``."""
+    return LOSSES.register(name)

@@ -15,7 +15,7 @@ Lazy regularisation (StyleGAN2 sec. 3.1): a regulariser run every ``I`` steps is
 passes as ``gain``; the loop also rescales the optimizer's lr and betas by ``I / (I + 1)`` (``Loss.reg_interval``).
 Style-mixing regularisation (StyleGAN sec. 3.1): with probability 0.9 a batch's ws switch to those of a second z
 after a random layer. With augmentation (``augment="ada"`` or ``"fixed"``) every image D sees, real or generated,
-passes through the differentiable :class:`~ganforge.train.augment.AugmentPipe` first; with ``"ada"`` its
+passes through the differentiable :class:`~ganforge.augment.AugmentPipe` first; with ``"ada"`` its
 probability follows the r_t heuristic, updated in ``after_step`` and saved in ``state_dict``.
 """
 
@@ -28,10 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.losses import register_loss
-from ganforge.losses.base import Batch, Loss, Phase
+from ganforge.augment import AUGMENT_MODES, AdaController, AugmentPipe
+from ganforge.losses.base import Batch, Loss, Phase, register_loss
 from ganforge.models.stylegan import mix_styles
-from ganforge.train.augment import AUGMENT_MODES, AdaController, AugmentPipe
 
 
 class StyleGAN2Loss(Loss):
@@ -46,7 +45,7 @@ class StyleGAN2Loss(Loss):
         style_mixing_prob: probability that a batch uses two latents (0.9 in the paper).
         augment: ``"ada"`` (adaptive p), ``"fixed"`` (constant ``augment_p``) or ``"none"``.
         augment_p: initial (ada) or constant (fixed) augmentation probability.
-        augment_ops: augmentation preset or list (see ``ganforge.train.augment``; default ``bgc``).
+        augment_ops: augmentation preset or list (see ``ganforge.augment``; default ``bgc``).
         ada_target, ada_interval, ada_kimg, p_max: r_t target (0.6), steps between p updates (4), thousands of
             images for p to move by 1 (500), and the upper bound of p (0.8).
     """

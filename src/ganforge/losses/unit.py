@@ -21,8 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.losses import register_loss
-from ganforge.losses.base import Batch, Loss, Phase
+from ganforge.losses.base import Batch, Loss, Phase, register_loss
 
 GAN_KINDS = ("lsgan", "non-saturating")
 

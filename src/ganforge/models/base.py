@@ -1,4 +1,5 @@
-"""The one contract every model family follows, and config capture for rebuilding networks from JSON.
+"""The one contract every model family follows, config capture for rebuilding networks from JSON, and the registry
+of network classes by the name checkpoints store.
 
 Contract (STYLE.md rule 2):
 - ``Generator(z_dim, c_dim, resolution, channels, **family_kwargs)``; ``forward(z [N, z_dim], c [N, c_dim] | None)``
@@ -18,6 +19,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from ganforge.registry import Registry
 
 
 class Network(nn.Module):
@@ -84,3 +87,17 @@ def check_conditioning(c: torch.Tensor | None, c_dim: int, n: int) -> torch.Tens
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+NETWORKS: Registry[type[Network]] = Registry("network class")
+
+
+def register_network(name: str):
+    """Decorator registering a network class under a stable name stored in checkpoints (``config.json``)."""
+
+    def deco(cls: type[Network]) -> type[Network]:
+        NETWORKS.register(name)(cls)
+        cls.registry_name = name  # type: ignore[attr-defined]
+        return cls
+
+    return deco

@@ -14,8 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganforge.models import register_network
-from ganforge.models.base import Network
+from ganforge.models.base import Network, register_network
 
 
 def _block(c_in: int, c_out: int, stride: int) -> list[nn.Module]:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganforge.models import Family, register_family, register_network
-from ganforge.models.base import Network, check_conditioning
+from ganforge.models.base import Network, check_conditioning, register_network
 
 
 def start_size(resolution: int) -> tuple[int, int]:
@@ -121,16 +120,3 @@ def _dcgan_init(module: nn.Module) -> None:
         elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
-
-
-register_family(
-    Family(
-        name="dcgan",
-        generator=DCGANGenerator,
-        discriminator=DCGANDiscriminator,
-        default_loss="non-saturating",
-        description="Radford et al. 2016 DCGAN (resolution s*2^n, 3<=s<=7: 28, 32, 64, 128, ...)",
-        # Adam(2e-4, 0.5) as in the paper; batch 32 gives more steps per CPU-second (digits in ~2 minutes on 2 cores).
-        train_defaults={"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "batch": 32, "ema_kimg": 1.0},
-    )
-)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganforge.models import Family, register_family, register_network
-from ganforge.models.base import Network, check_conditioning
+from ganforge.models.base import Network, check_conditioning, register_network
 
 
 @register_network("gan-g")
@@ -79,14 +78,3 @@ class MLPDiscriminator(Network):
         if c is not None:
             h = torch.cat([h, c], dim=1)
         return self.net(h).squeeze(1)  # [N]
-
-
-register_family(
-    Family(
-        name="gan",
-        generator=MLPGenerator,
-        discriminator=MLPDiscriminator,
-        default_loss="non-saturating",
-        description="Goodfellow et al. 2014 MLP GAN (any resolution; also 2-D toy data as [N, 2, 1, 1])",
-    )
-)

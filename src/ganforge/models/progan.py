@@ -26,8 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.models import Family, register_family, register_network
-from ganforge.models.base import Network, check_conditioning
+from ganforge.models.base import Network, check_conditioning, register_network
 from ganforge.models.layers import (
     EqualizedConv2d,
     EqualizedLinear,
@@ -236,31 +235,3 @@ class ProGANDiscriminator(_Growing):
         if self.embed is not None and c is not None:
             logit = logit + (self.embed(c.to(h.dtype)) * h).sum(dim=1)  # projection discriminator term
         return logit
-
-
-def _make_schedule(cfg, dataset):  # Family hook, imported late: the train package depends on models, not back
-    from ganforge.train.schedule import make_schedule
-
-    return make_schedule(cfg, dataset)
-
-
-def _make_source(cfg, dataset, device, rank, world):  # Family hook, as above
-    from ganforge.train.schedule import make_source
-
-    return make_source(cfg, dataset, device, rank, world)
-
-
-register_family(
-    Family(
-        name="progan",
-        generator=ProGANGenerator,
-        discriminator=ProGANDiscriminator,
-        default_loss="wgan-gp",
-        description="Karras et al. 2018 progressive growing (power-of-two resolution >= 8: 8, 16, 32, 64, ...)",
-        # Appendix A.1: Adam(lr 0.001, beta1 0, beta2 0.99), 512-d latent, G EMA with decay 0.999 at batch 16
-        # (a half-life of about 11k images). The schedule's phase lengths and batch sizes: train/schedule.py.
-        train_defaults={"lr_g": 1e-3, "lr_d": 1e-3, "betas": (0.0, 0.99), "ema_kimg": 10.0, "z_dim": 512},
-        make_schedule=_make_schedule,
-        make_source=_make_source,
-    )
-)

@@ -18,8 +18,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from ganforge.models import Family, register_family, register_network
-from ganforge.models.base import Network, check_conditioning
+from ganforge.models.base import Network, check_conditioning, register_network
 from ganforge.models.layers import EqualizedConv2d
 from ganforge.models.stylegan_layers import (
     NOISE_MODES,
@@ -256,18 +255,3 @@ class StyleDiscriminator(Network):
             return out[:, 0]  # [N]
         cmap = self.c_mapping(None, c)  # [N, cmap_dim]
         return (out * cmap.to(out.dtype)).sum(dim=1) / math.sqrt(self.cmap_dim)  # [N]
-
-
-register_family(
-    Family(
-        name="stylegan",
-        generator=StyleGenerator,
-        discriminator=StyleDiscriminator,
-        default_loss="stylegan2",
-        description="Karras et al. 2020 StyleGAN2 with ADA (resolution a power of two >= 8)",
-        # StyleGAN2-ADA's "auto" configuration: Adam(0.0025, betas 0, 0.99), G EMA with a 10 kimg half-life at
-        # batch 32 ramped up over the first 5% of training.
-        train_defaults={"z_dim": 512, "batch": 32, "lr_g": 0.0025, "lr_d": 0.0025, "betas": (0.0, 0.99),
-                        "ema_kimg": 10.0, "ema_rampup": 0.05},
-    )
-)

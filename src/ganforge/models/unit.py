@@ -21,15 +21,11 @@ different channel counts (1 or 3); any size divisible by ``2**n_downsample`` wor
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.models import Family, register_family, register_network
-from ganforge.models.base import Network
+from ganforge.models.base import Network, register_network
 
 DOMAINS = ("a", "b")
 DIRECTIONS = {"a2b": ("a", "b"), "b2a": ("b", "a")}
@@ -279,79 +275,3 @@ def _init(module: nn.Module, kind: str) -> None:
                 nn.init.normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-
-
-@torch.no_grad()
-def unit_preview(G: UnitGenerator, batch_a: torch.Tensor, batch_b: torch.Tensor) -> torch.Tensor:
-    """Progress-grid images: six rows of ``N`` images, ``[6N, C, H, W]`` (save with ``nrow=N``).
-
-    Rows: A inputs, A->B, A->B->A, B inputs, B->A, B->A->B (input, translated, cycled for each direction); all
-    deterministic (latent means). When the domains differ in channels, 1-channel rows are repeated to 3 channels.
-    """
-    if batch_a.shape[0] != batch_b.shape[0]:
-        raise ValueError(f"preview batches must be the same size, got {batch_a.shape[0]} and {batch_b.shape[0]}")
-    if batch_a.shape[-2:] != batch_b.shape[-2:]:
-        raise ValueError(f"preview batches must be the same size, got {list(batch_a.shape)} and {list(batch_b.shape)}")
-    ab = G.translate(batch_a, "a2b")
-    ba = G.translate(batch_b, "b2a")
-    rows = [batch_a, ab, G.translate(ab, "b2a"), batch_b, ba, G.translate(ba, "a2b")]
-    c = max(r.shape[1] for r in rows)
-    return torch.cat([r.expand(-1, c, -1, -1) if r.shape[1] != c else r for r in rows])  # [6N, C, H, W]
-
-
-def family_preview(trainer: Any) -> torch.Tensor:
-    """Family hook for the training loop's progress grid: :func:`unit_preview` on fixed real images of both domains.
-
-    ``N = 6 k^2`` images per row kind with ``36 k^2 <= max(grid_size, 36)``, so the loop's square grid (``6k``
-    images across) shows the six row kinds as bands of ``k`` grid rows each.
-    """
-    k = max(1, math.isqrt(trainer.cfg.grid_size // 36))
-    a, b = trainer.source.preview_batches(6 * k * k, seed=trainer.cfg.seed)
-    G = trainer.generator_for_samples()
-    was_training = G.training
-    G.eval()
-    try:
-        return unit_preview(G, a, b)
-    finally:
-        G.train(was_training)
-
-
-def build_unit_networks(cfg: Any, dataset: Any) -> dict[str, nn.Module]:
-    """Family hook: ``G`` (unit-g) and ``D`` (unit-d) for domain A = ``dataset`` and domain B = ``cfg.domain_b``."""
-    from ganforge.train.two_domain import load_domain_b
-
-    if cfg.cond:
-        raise ValueError("UNIT is unconditional; do not pass --cond")
-    ds_b = load_domain_b(cfg)
-    if ds_b.resolution != dataset.resolution:
-        raise ValueError(f"domain A is {dataset.resolution}px and domain B {ds_b.resolution}px; pass --resolution R "
-                         f"to bring both to the same size")
-    common = {"channels_a": dataset.channels, "channels_b": ds_b.channels, "resolution": dataset.resolution}
-    try:
-        G = UnitGenerator(**common, **cfg.g_kwargs)
-        D = UnitDiscriminator(**common, **cfg.d_kwargs)
-    except TypeError as e:
-        raise ValueError(f"bad generator/discriminator options for model 'unit': {e}") from None
-    return {"G": G, "D": D}
-
-
-def _make_source(cfg: Any, dataset: Any, device: torch.device, rank: int = 0, world_size: int = 1) -> Any:
-    from ganforge.train.two_domain import make_two_domain_source
-
-    return make_two_domain_source(cfg, dataset, device, rank, world_size)
-
-
-register_family(
-    Family(
-        name="unit",
-        generator=UnitGenerator,
-        discriminator=UnitDiscriminator,
-        default_loss="unit",
-        description="Liu et al. 2017 UNIT image-to-image translation (--domain-a A --domain-b B; size multiple of 4)",
-        # Authors' optimiser settings: Adam, lr 1e-4, betas (0.5, 0.999).
-        train_defaults={"lr_g": 1e-4, "lr_d": 1e-4, "betas": (0.5, 0.999)},
-        build_networks=build_unit_networks,
-        make_source=_make_source,
-        preview=family_preview,
-    )
-)

@@ -24,12 +24,11 @@ from ganforge.checkpoint import list_checkpoints, load_state, read_config, save_
 from ganforge.data import GanDataset, load_dataset
 from ganforge.losses import Batch, Loss, build_loss
 from ganforge.media import save_grid
-from ganforge.models import Family, get_family
 from ganforge.train import distributed as ddp
 from ganforge.train.config import TrainConfig
 from ganforge.train.ema import update_ema
+from ganforge.train.recipes import Recipe, get_recipe
 from ganforge.train.rundir import append_jsonl, new_run_dir, truncate_jsonl, write_json
-from ganforge.train.source import ImageSource
 from ganforge.train.state import rng_state, seed_all, set_rng_state
 from ganforge.train.tensorboard import TensorBoard
 
@@ -58,19 +57,9 @@ def load_training_data(cfg: TrainConfig) -> GanDataset:
     return load_dataset(cfg.data, cfg.resolution, cfg.channels, cfg.resize, cfg.data_dir, cfg.on_error, cfg.max_images)
 
 
-def build_networks(family: Family, cfg: TrainConfig, dataset: GanDataset) -> dict[str, nn.Module]:
-    """G and D from the family (or the family's own builder), plus G_ema when an EMA is configured."""
-    if family.build_networks is not None:
-        nets = dict(family.build_networks(cfg, dataset))
-    else:
-        c_dim = dataset.num_classes if cfg.cond else 0
-        common = {"c_dim": c_dim, "resolution": dataset.resolution, "channels": dataset.channels}
-        try:
-            G = family.generator(z_dim=cfg.z_dim, **common, **{**family.g_defaults, **cfg.g_kwargs})
-            D = family.discriminator(**common, **{**family.d_defaults, **cfg.d_kwargs})
-        except TypeError as e:
-            raise ValueError(f"bad generator/discriminator options for model {family.name!r}: {e}") from None
-        nets = {"G": G, "D": D}
+def build_networks(recipe: Recipe, cfg: TrainConfig, dataset: GanDataset, source: Any) -> dict[str, nn.Module]:
+    """The recipe's networks (G and D), plus G_ema when an EMA is configured."""
+    nets = recipe.networks(cfg, dataset, source)
     if cfg.ema_kimg > 0 and "G" in nets:
         nets["G_ema"] = copy.deepcopy(nets["G"]).eval().requires_grad_(False)
     return nets
@@ -99,7 +88,7 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         seed_all(cfg.seed)
-        self.family = get_family(cfg.model)
+        self.recipe = get_recipe(cfg.model)
         self.dataset = load_training_data(cfg)
         self.heldout: GanDataset | None = None
         if cfg.heldout:
@@ -108,7 +97,8 @@ class Trainer:
             if cfg.heldout >= len(self.dataset):
                 raise ValueError(f"--heldout {cfg.heldout} leaves no training data ({len(self.dataset)} images)")
             self.dataset, self.heldout = heldout_split(self.dataset, cfg.heldout, cfg.seed)
-        self.nets = build_networks(self.family, cfg, self.dataset)
+        self.source = self.recipe.source(cfg, self.dataset, self.device, self.dist.rank, self.dist.world_size)
+        self.nets = build_networks(self.recipe, cfg, self.dataset, self.source)
         for net in self.nets.values():
             net.to(self.device)
             if cfg.channels_last:
@@ -122,30 +112,11 @@ class Trainer:
         loss_kwargs = dict(cfg.loss_kwargs)
         if cfg.d_steps != 1:
             loss_kwargs["d_steps"] = cfg.d_steps
-        self.loss_name = cfg.loss or self.family.default_loss
+        self.loss_name = cfg.loss or self.recipe.loss
         self.loss: Loss = build_loss(self.loss_name, self.nets, **loss_kwargs)
         self.opts = self._make_optimizers()
-        self.source = (
-            self.family.make_source(cfg, self.dataset, self.device, self.dist.rank, self.dist.world_size)
-            if self.family.make_source
-            else ImageSource(
-                self.dataset,
-                cfg.batch,
-                self._z_dim(),
-                cfg.cond,
-                cfg.xflip,
-                cfg.seed,
-                self.device,
-                self.dist.rank,
-                self.dist.world_size,
-            )
-        )
-        if cfg.schedule_kwargs and not self.family.make_schedule:
-            raise ValueError(f"schedule_kwargs {cfg.schedule_kwargs} given, but model {cfg.model!r} does not grow "
-                             "(only progressive models have a growth schedule)")
-        self.schedule = self.family.make_schedule(cfg, self.dataset) if self.family.make_schedule else None
+        self.schedule = self.recipe.schedule(cfg, self.dataset)
         self.step, self.nimg, self.rollbacks = 0, 0, 0
-        self.fixed_z, self.fixed_c = self._fixed_inputs()
         self.monitor = self._make_monitor()
         self.diagnostics = self._make_diagnostics()
         self.recent: dict[str, float] = {}  # the last logged interval's mean stats
@@ -160,10 +131,6 @@ class Trainer:
         self.tb: TensorBoard | None = None
 
     # ---------------------------------------------------------------- construction helpers
-    def _z_dim(self) -> int:
-        G = self.nets.get("G")
-        return int(getattr(G, "z_dim", self.cfg.z_dim))
-
     def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Adam per network; lazy regularisation rescales lr and betas by I/(I+1) (StyleGAN2 appendix B)."""
         opts = {}
@@ -177,15 +144,6 @@ class Trainer:
             params = [p for p in self.nets[key].parameters() if p.requires_grad]
             opts[key] = torch.optim.Adam(params, lr=lr, betas=(b1, b2), eps=1e-8)
         return opts
-
-    def _fixed_inputs(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        g = torch.Generator().manual_seed(self.cfg.seed + 123_456)
-        n = self.cfg.grid_size
-        z = torch.randn(n, self._z_dim(), generator=g)
-        c = None
-        if self.cfg.cond and self.dataset.num_classes:
-            c = nn.functional.one_hot(torch.arange(n) % self.dataset.num_classes, self.dataset.num_classes).float()
-        return z.to(self.device), None if c is None else c.to(self.device)
 
     def _make_monitor(self) -> Any:
         if not self.cfg.metrics:
@@ -347,23 +305,16 @@ class Trainer:
 
     @torch.no_grad()
     def preview_images(self) -> torch.Tensor:
-        """The progress-grid images: the family's own preview, or G_ema/G on the fixed noise; global RNG untouched."""
+        """The progress-grid images from the recipe's preview (networks in eval mode, global RNG untouched)."""
+        modes = {k: net.training for k, net in self.nets.items()}
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            if self.family.preview is not None:
-                return self.family.preview(self)
-            G = self.generator_for_samples()
-            was_training = G.training
-            G.eval()
-            imgs = torch.cat(
-                [
-                    G(self.fixed_z[i : i + 64], None if self.fixed_c is None else self.fixed_c[i : i + 64])
-                    for i in range(0, len(self.fixed_z), 64)
-                ]
-            )
-            G.train(was_training)
-        if imgs.shape[-1] < self.dataset.resolution:  # growing models: show at the target size
-            imgs = nn.functional.interpolate(imgs, size=self.dataset.resolution, mode="nearest")
-        return imgs
+            try:
+                for net in self.nets.values():
+                    net.eval()
+                return self.recipe.preview_images(self.nets, self.source, self.cfg.grid_size, self.cfg.seed)
+            finally:
+                for k, net in self.nets.items():
+                    net.train(modes[k])
 
     def write_grid(self) -> Path | None:
         """Write ``fakes<kimg>.png`` (and the TensorBoard image) from ``preview_images`` on rank 0."""

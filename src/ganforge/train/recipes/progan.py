@@ -1,20 +1,26 @@
-"""Progressive growth: which resolution and fade-in alpha each training step uses, and the data source that serves
-real images at that resolution (Karras et al. 2018, "Progressive Growing of GANs", sec. 2 and appendix A.1).
+"""Training recipe of ProGAN (Karras et al. 2018, "Progressive Growing of GANs for Improved Quality, Stability, and
+Variation", sec. 2 and appendix A.1): everything about how ProGAN trains is in this file.
 
-Training runs through phases measured in real images shown to D (``nimg``): 4x4 stabilise, then for each higher
-level a fade-in (alpha rising linearly from 0 to 1) and a stabilise phase; the last level's stabilise phase lasts
-until the end of the run. The stage is a pure function of ``nimg``, so a run resumed in the middle of a fade-in
-continues with exactly the alpha it stopped at; the schedule's ``state_dict`` carries the plan itself so a resumed
-run keeps its phase lengths even when ``--kimg`` changes.
-
-The source serves real images at the current level, box-filtered down from the dataset's native resolution
-(the same filter as D's ``downsample2x``) and cached per level as uint8 (rounded, as the paper's dataset tool
-stored its per-level copies), so growth costs one pass over the data per level and loading stays an index lookup.
-During a fade-in, real images are blended like G's output: ``lerp(upsample(downsample(x)), x, alpha)``.
+- Networks: ``ganforge.models.progan`` (power-of-two resolution >= 8), built at the target resolution; the stage
+  ``(level, alpha)`` lives in their buffers and the schedule below moves it.
+- Loss: WGAN-GP with the drift term (appendix A.1). Optimiser: Adam(1e-3, betas 0, 0.99); G EMA.
+- Schedule (:class:`GrowthSchedule`): which resolution and fade-in alpha each step uses, and the batch size of each
+  resolution. Training runs through phases measured in real images shown to D (``nimg``): 4x4 stabilise, then for
+  each higher level a fade-in (alpha rising linearly from 0 to 1) and a stabilise phase; the last level's stabilise
+  phase lasts until the end of the run. The stage is a pure function of ``nimg``, so a run resumed in the middle of a
+  fade-in continues with exactly the alpha it stopped at; the schedule's ``state_dict`` carries the plan itself so a
+  resumed run keeps its phase lengths even when ``--kimg`` changes.
+- Data source (:class:`MultiResolutionSource`): real images at the current level, box-filtered down from the
+  dataset's native resolution (the same filter as D's ``downsample2x``) and cached per level as uint8 (rounded, as
+  the paper's dataset tool stored its per-level copies), so growth costs one pass over the data per level and
+  loading stays an index lookup. During a fade-in, real images are blended like G's output:
+  ``lerp(upsample(downsample(x)), x, alpha)``.
+- Preview: samples on fixed noise at the current stage, shown at the target size (nearest upsampling).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -25,8 +31,9 @@ from ganforge.data import GanDataset
 from ganforge.data.errors import DataError
 from ganforge.losses import Batch
 from ganforge.models.layers import downsample2x, upsample2x
-from ganforge.models.progan import num_levels
-from ganforge.train.source import ImageSource
+from ganforge.models.progan import ProGANDiscriminator, ProGANGenerator, num_levels
+from ganforge.train.recipes.base import Recipe, latent_preview, register_recipe, sampling_generator
+from ganforge.train.source import DataSource, ImageSource
 
 PAPER_PHASE_IMAGES = 800_000  # appendix A.1: 800k real images per fade-in and per stabilise phase ...
 PAPER_DATASET_IMAGES = 30_000  # ... for CelebA-HQ's 30k images (about 27 epochs per phase)
@@ -164,7 +171,7 @@ def default_phase_images(num_images: int, total_images: int, max_level: int) -> 
 
 
 def make_schedule(cfg: Any, dataset: GanDataset) -> GrowthSchedule:
-    """The ProGAN family's schedule from the training config.
+    """The ProGAN recipe's schedule from the training config.
 
     Options (``cfg.schedule_kwargs`` when the config has it): ``fade_kimg`` and ``stable_kimg`` (thousands of real
     images per phase; default ``default_phase_images``), ``batch_sizes`` (``{"4": 64, ...}``, default ``cfg.batch`` at
@@ -287,5 +294,31 @@ class MultiResolutionSource(ImageSource):
 
 
 def make_source(cfg: Any, dataset: GanDataset, device: torch.device, rank: int, world: int) -> MultiResolutionSource:
-    """The ProGAN family's data source (the ``Family.make_source`` hook)."""
+    """The ProGAN recipe's data source."""
     return MultiResolutionSource(dataset, cfg.batch, cfg.z_dim, cfg.cond, cfg.xflip, cfg.seed, device, rank, world)
+
+
+def preview(networks: Mapping[str, nn.Module], source: DataSource, n: int, seed: int) -> torch.Tensor:
+    """Samples on fixed noise at the current stage, nearest-upsampled to the target resolution: ``[n, C, R, R]``."""
+    imgs = latent_preview(networks, source, n, seed)  # [n, C, r, r], r the current stage resolution
+    target = int(_unwrap(sampling_generator(networks)).resolution)
+    if imgs.shape[-1] < target:
+        imgs = F.interpolate(imgs, size=target, mode="nearest")
+    return imgs
+
+
+RECIPE = register_recipe(
+    Recipe(
+        name="progan",
+        description="Karras et al. 2018 progressive growing (power-of-two resolution >= 8: 8, 16, 32, 64, ...)",
+        loss="wgan-gp",
+        generator=ProGANGenerator,
+        discriminator=ProGANDiscriminator,
+        # Appendix A.1: Adam(lr 0.001, beta1 0, beta2 0.99), 512-d latent, G EMA with decay 0.999 at batch 16
+        # (a half-life of about 11k images). Phase lengths and batch sizes: make_schedule above.
+        defaults={"lr_g": 1e-3, "lr_d": 1e-3, "betas": (0.0, 0.99), "ema_kimg": 10.0, "z_dim": 512},
+        make_source=make_source,
+        make_schedule=make_schedule,
+        preview=preview,
+    )
+)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganforge.train.augment import PRESETS, AdaController, AugmentPipe, parse_ops
+from ganforge.augment import PRESETS, AdaController, AugmentPipe, parse_ops
 
 
 @pytest.fixture(autouse=True)

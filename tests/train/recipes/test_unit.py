@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ganforge.data import DataError, GanDataset
-from ganforge.train.two_domain import TwoDomainSource, load_domain_b
+from ganforge.train.recipes.unit import TwoDomainSource, load_domain_b
 
 
 def _ds(name: str, n: int, channels: int = 1, res: int = 8) -> GanDataset:

@@ -14,7 +14,7 @@ from ganforge.data import GanDataset
 from ganforge.data.errors import DataError
 from ganforge.models.layers import downsample2x, upsample2x
 from ganforge.models.progan import ProGANDiscriminator, ProGANGenerator
-from ganforge.train.schedule import (
+from ganforge.train.recipes.progan import (
     GrowthSchedule,
     MultiResolutionSource,
     box_downsample,

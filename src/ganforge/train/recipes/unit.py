@@ -1,0 +1,174 @@
+"""Training recipe of UNIT (Liu, Breuel & Kautz, "Unsupervised Image-to-Image Translation Networks", NeurIPS 2017):
+everything about how UNIT trains is in this file.
+
+- Data: two unpaired image domains, A (``--data``/``--domain-a``) and B (``--domain-b``, loaded once, by
+  :func:`make_source`, with A's resolution, channel, resize and error policies). :class:`TwoDomainSource` samples
+  the two independently (UNIT needs no paired examples): each has its own ``BatchSampler`` with its own reproducible
+  permutation, so the pairing of A and B images in a batch is arbitrary and changes every epoch. Both samplers and
+  the flip generator are in ``state_dict``, so a resumed run sees exactly the batches it would have.
+- Networks: ``unit-g`` and ``unit-d`` (``ganforge.models.unit``), sized from the two domains the source holds.
+- Loss: ``unit`` (``ganforge.losses.unit``: VAE, GAN and cycle terms with the paper's weights). Optimiser: Adam(1e-4,
+  betas 0.5, 0.999), the authors' settings. No schedule.
+- Preview: six bands of fixed real images: A, A->B, A->B->A, B, B->A, B->A->B (:func:`unit_preview`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganforge.data import BatchSampler, DataError, GanDataset, load_dataset
+from ganforge.losses import Batch
+from ganforge.models.unit import UnitDiscriminator, UnitGenerator
+from ganforge.train.config import TrainConfig
+from ganforge.train.recipes.base import Recipe, register_recipe, sampling_generator
+from ganforge.train.source import DataSource
+
+# Domain B's permutations use seed + this offset so they are never A's permutations shifted.
+B_SEED_OFFSET = 7_777
+
+
+def load_domain_b(cfg: Any) -> GanDataset:
+    """Domain B (``cfg.domain_b``) read with the same resolution, channel, resize and error policies as domain A."""
+    if not cfg.domain_b:
+        raise ValueError("a two-domain model needs --domain-b NAME|PATH (domain A is --data / --domain-a)")
+    return load_dataset(cfg.domain_b, cfg.resolution, cfg.channels, cfg.resize, cfg.data_dir, cfg.on_error,
+                        cfg.max_images)
+
+
+class TwoDomainSource:
+    """Yields ``Batch(real=A [B, C_a, R, R], real_c=None, z=[B, 1] zeros, gen_c=None, extra={"real_b": B})``.
+
+    ``z`` is a placeholder (UNIT's randomness is its latent noise, drawn inside the loss); it keeps the ``Batch``
+    contract and lets the loop split micro-batches. Under DDP each rank gets its slice of both global batches.
+    """
+
+    def __init__(
+        self,
+        dataset_a: GanDataset,
+        dataset_b: GanDataset,
+        batch_size: int,
+        seed: int,
+        device: torch.device | str = "cpu",
+        xflip: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        for tag, ds in (("A", dataset_a), ("B", dataset_b)):
+            if not ds.is_image:
+                raise DataError(f"domain {tag} ({ds.name!r}) holds points, not images; translation needs images")
+        if dataset_a.resolution != dataset_b.resolution:
+            raise DataError(f"domain A ({dataset_a.name!r}) is {dataset_a.resolution}px and domain B "
+                            f"({dataset_b.name!r}) {dataset_b.resolution}px; load both at one resolution")
+        self.dataset_a, self.dataset_b = dataset_a, dataset_b
+        self.device, self.xflip = torch.device(device), xflip
+        self.sampler_a = BatchSampler(len(dataset_a), batch_size, seed=seed, rank=rank, world_size=world_size)
+        self.sampler_b = BatchSampler(len(dataset_b), batch_size, seed=seed + B_SEED_OFFSET, rank=rank,
+                                      world_size=world_size)
+        self.gen = torch.Generator().manual_seed(seed * 7919 + 2 + rank)
+        self.per_rank = batch_size // world_size
+
+    def _flip(self, n: int) -> torch.Tensor | None:
+        return torch.rand(n, generator=self.gen) < 0.5 if self.xflip else None
+
+    def next(self) -> Batch:
+        idx_a, idx_b = self.sampler_a.next(), self.sampler_b.next()
+        real_a = self.dataset_a.batch(idx_a, self._flip(len(idx_a)))  # [B, C_a, R, R]
+        real_b = self.dataset_b.batch(idx_b, self._flip(len(idx_b)))  # [B, C_b, R, R]
+        d = self.device
+        return Batch(real=real_a.to(d), real_c=None, z=torch.zeros(self.per_rank, 1, device=d), gen_c=None,
+                     extra={"real_b": real_b.to(d)})
+
+    def preview_batches(self, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fixed images for progress grids: ``n`` of A and ``n`` of B chosen by ``seed`` (independent of training)."""
+        g = torch.Generator().manual_seed(seed)
+        ia = torch.randperm(len(self.dataset_a), generator=g)[: min(n, len(self.dataset_a))]
+        ib = torch.randperm(len(self.dataset_b), generator=g)[: min(n, len(self.dataset_b))]
+        k = min(len(ia), len(ib))
+        return self.dataset_a.batch(ia[:k]).to(self.device), self.dataset_b.batch(ib[:k]).to(self.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sampler_a": self.sampler_a.state_dict(), "sampler_b": self.sampler_b.state_dict(),
+                "gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        missing = {"sampler_a", "sampler_b", "gen"} - set(state)
+        if missing:
+            raise ValueError(f"two-domain source state lacks {sorted(missing)} (is this a UNIT checkpoint?)")
+        self.sampler_a.load_state_dict(state["sampler_a"])
+        self.sampler_b.load_state_dict(state["sampler_b"])
+        self.gen.set_state(state["gen"])
+
+
+def make_source(
+    cfg: TrainConfig, dataset: GanDataset, device: torch.device, rank: int = 0, world_size: int = 1
+) -> TwoDomainSource:
+    """Domain A is the training ``dataset`` (``--data``), domain B is loaded here, once, from ``cfg.domain_b``."""
+    return TwoDomainSource(dataset, load_domain_b(cfg), cfg.batch, cfg.seed, device, cfg.xflip, rank, world_size)
+
+
+def build_networks(cfg: TrainConfig, dataset: GanDataset, source: DataSource) -> dict[str, nn.Module]:
+    """``G`` (unit-g) and ``D`` (unit-d) for domain A = ``dataset`` and domain B = the source's second domain."""
+    if cfg.cond:
+        raise ValueError("UNIT is unconditional; do not pass --cond")
+    if not isinstance(source, TwoDomainSource):
+        raise ValueError(f"UNIT trains on a TwoDomainSource, got {type(source).__name__}")
+    ds_b = source.dataset_b
+    common = {"channels_a": dataset.channels, "channels_b": ds_b.channels, "resolution": dataset.resolution}
+    try:
+        G = UnitGenerator(**common, **cfg.g_kwargs)
+        D = UnitDiscriminator(**common, **cfg.d_kwargs)
+    except TypeError as e:
+        raise ValueError(f"bad generator/discriminator options for model 'unit': {e}") from None
+    return {"G": G, "D": D}
+
+
+@torch.no_grad()
+def unit_preview(G: UnitGenerator, batch_a: torch.Tensor, batch_b: torch.Tensor) -> torch.Tensor:
+    """Progress-grid images: six rows of ``N`` images, ``[6N, C, H, W]`` (save with ``nrow=N``).
+
+    Rows: A inputs, A->B, A->B->A, B inputs, B->A, B->A->B (input, translated, cycled for each direction); all
+    deterministic (latent means). When the domains differ in channels, 1-channel rows are repeated to 3 channels.
+    """
+    if batch_a.shape[0] != batch_b.shape[0]:
+        raise ValueError(f"preview batches must be the same size, got {batch_a.shape[0]} and {batch_b.shape[0]}")
+    if batch_a.shape[-2:] != batch_b.shape[-2:]:
+        raise ValueError(f"preview batches must be the same size, got {list(batch_a.shape)} and {list(batch_b.shape)}")
+    ab = G.translate(batch_a, "a2b")
+    ba = G.translate(batch_b, "b2a")
+    rows = [batch_a, ab, G.translate(ab, "b2a"), batch_b, ba, G.translate(ba, "a2b")]
+    c = max(r.shape[1] for r in rows)
+    return torch.cat([r.expand(-1, c, -1, -1) if r.shape[1] != c else r for r in rows])  # [6N, C, H, W]
+
+
+def preview(networks: Mapping[str, nn.Module], source: DataSource, n: int, seed: int) -> torch.Tensor:
+    """:func:`unit_preview` on fixed real images of both domains, about ``n`` images in all.
+
+    ``6 k^2`` images per row kind with ``36 k^2 <= max(n, 36)``, so a square grid (``6k`` images across) shows the six
+    row kinds as bands of ``k`` grid rows each.
+    """
+    if not isinstance(source, TwoDomainSource):
+        raise ValueError(f"the UNIT preview needs a TwoDomainSource, got {type(source).__name__}")
+    k = max(1, math.isqrt(n // 36))
+    a, b = source.preview_batches(6 * k * k, seed=seed)
+    return unit_preview(sampling_generator(networks), a, b)
+
+
+RECIPE = register_recipe(
+    Recipe(
+        name="unit",
+        description="Liu et al. 2017 UNIT image-to-image translation (--domain-a A --domain-b B; size multiple of 4)",
+        loss="unit",
+        generator=UnitGenerator,
+        discriminator=UnitDiscriminator,
+        # Authors' optimiser settings: Adam, lr 1e-4, betas (0.5, 0.999).
+        defaults={"lr_g": 1e-4, "lr_d": 1e-4, "betas": (0.5, 0.999)},
+        build_networks=build_networks,
+        make_source=make_source,
+        preview=preview,
+    )
+)

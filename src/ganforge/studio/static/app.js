@@ -3,7 +3,15 @@
 
 const $ = (id) => document.getElementById(id);
 const LATENT_SLIDERS = 8;
-const state = { models: [], model: null, sampleTicket: 0, round: null, shownAt: null, answered: 0 };
+const state = { models: [], model: null, round: null, shownAt: null, answered: 0, timeline: [] };
+// Where each kind of request reports: its status line. One ticket per kind: only the newest request of a kind, made
+// for the model still selected, may show its answer (a slow reply for the previous model is dropped).
+const STATUS = {
+  sample: "sample-status", interpolate: "interp-status", mix: "mix-status", translate: "translate-status",
+  detect: "detect-status", round: "real-status", answer: "real-status", timeline: "timeline-caption",
+  results: "results-status",
+};
+const tickets = {};
 
 function raterId() {
   let id = localStorage.getItem("ganforge-rater");
@@ -44,6 +52,35 @@ function setStatus(id, text, isError) {
   el.classList.toggle("error", Boolean(isError));
 }
 
+// Run one request of kind `slot`: `busy` (if given) on its status line while it runs, then `show(data, fresh)` when it
+// is still current (its return value, if a string, becomes the status line), or the error on the status line. `fresh()`
+// tells later callbacks (an image's onload) whether the answer is still wanted.
+async function task(slot, busy, load, show) {
+  const ticket = (tickets[slot] = (tickets[slot] || 0) + 1);
+  const model = state.model;
+  const fresh = () => tickets[slot] === ticket && state.model === model;
+  if (busy !== null) setStatus(STATUS[slot], busy);
+  try {
+    const data = await load();
+    if (!fresh()) return;
+    const text = show(data, fresh);
+    if (typeof text === "string") setStatus(STATUS[slot], text);
+  } catch (e) {
+    if (fresh()) setStatus(STATUS[slot], e.message, true);
+  }
+}
+
+// Replace the options of <select> `select` with `items`, a list of [value, label].
+function fillSelect(select, items) {
+  select.replaceChildren();
+  for (const [value, label] of items) {
+    const opt = document.createElement("option");
+    opt.value = String(value);
+    opt.textContent = String(label);
+    select.appendChild(opt);
+  }
+}
+
 function debounce(fn, ms) {
   let t = null;
   return (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
@@ -66,13 +103,7 @@ async function loadModels() {
   const data = await api("/api/models");
   state.models = data.models;
   const select = $("model");
-  select.replaceChildren();
-  for (const m of state.models) {
-    const opt = document.createElement("option");
-    opt.value = m.name;
-    opt.textContent = `${m.name} (${m.kind}${m.family ? ", " + m.family : ""})`;
-    select.appendChild(opt);
-  }
+  fillSelect(select, state.models.map((m) => [m.name, `${m.name} (${m.kind}${m.family ? ", " + m.family : ""})`]));
   select.addEventListener("change", () => selectModel(select.value));
   if (state.models.length) selectModel(state.models[0].name);
 }
@@ -93,33 +124,12 @@ function selectModel(name) {
 
   const classRow = document.querySelector(".class-row");
   classRow.hidden = !(caps.sample && m.c_dim);
-  const cls = $("class");
-  cls.replaceChildren();
-  for (let i = 0; i < (m.c_dim || 0); i++) {
-    const opt = document.createElement("option");
-    opt.value = String(i);
-    opt.textContent = String(i);
-    cls.appendChild(opt);
-  }
+  fillSelect($("class"), Array.from({ length: m.c_dim || 0 }, (_, i) => [i, i]));
   if (caps.mixing) {
-    const group = $("mix-group");
-    group.replaceChildren();
-    for (const [g, layers] of Object.entries(m.style_groups || {})) {
-      const opt = document.createElement("option");
-      opt.value = g;
-      opt.textContent = `${g} (layers ${layers.join(",")})`;
-      group.appendChild(opt);
-    }
+    fillSelect($("mix-group"), Object.entries(m.style_groups || {}).map(([g, layers]) => [g, `${g} (layers ${layers.join(",")})`]));
   }
   if (caps.translate) {
-    const dir = $("translate-direction");
-    dir.replaceChildren();
-    for (const [v, label] of [["a2b", `${m.domains.a} → ${m.domains.b}`], ["b2a", `${m.domains.b} → ${m.domains.a}`]]) {
-      const opt = document.createElement("option");
-      opt.value = v;
-      opt.textContent = label;
-      dir.appendChild(opt);
-    }
+    fillSelect($("translate-direction"), [["a2b", `${m.domains.a} → ${m.domains.b}`], ["b2a", `${m.domains.b} → ${m.domains.a}`]]);
   }
   if (caps.sample) refreshSample();
   if (caps.interpolate) interpolate();
@@ -157,19 +167,13 @@ function latentOffsets() {
 
 async function refreshSample() {
   if (!state.model || !state.model.capabilities.sample) return;
-  const ticket = ++state.sampleTicket;
   const body = { seed: Number($("seed-num").value), n: Number($("n").value), psi: psiValue(), latent: latentOffsets() };
   if (state.model.c_dim) body.class = classValue();
-  setStatus("sample-status", "generating…");
-  try {
-    const data = await api(modelPath("sample"), body);
-    if (ticket !== state.sampleTicket) return;  // a newer request is under way
+  await task("sample", "generating…", () => api(modelPath("sample"), body), (data) => {
     $("sample-img").src = data.image;
     $("sample-img").dataset.seed = String(body.seed);
-    setStatus("sample-status", `seeds ${data.seeds[0]}–${data.seeds[1]}` + (state.model.capabilities.truncation ? `, ψ ${data.psi}` : ""));
-  } catch (e) {
-    if (ticket === state.sampleTicket) setStatus("sample-status", e.message, true);
-  }
+    return `seeds ${data.seeds[0]}–${data.seeds[1]}` + (state.model.capabilities.truncation ? `, ψ ${data.psi}` : "");
+  });
 }
 const refreshSampleSoon = debounce(refreshSample, 120);
 
@@ -189,23 +193,19 @@ function wireExplore() {
 async function interpolate() {
   const body = { seed_a: Number($("seed-a").value), seed_b: Number($("seed-b").value), steps: Number($("steps").value), psi: psiValue() };
   if (state.model.c_dim) body.class = classValue();
-  setStatus("interp-status", "generating…");
-  try {
-    const data = await api(modelPath("interpolate"), body);
+  await task("interpolate", "generating…", () => api(modelPath("interpolate"), body), (data) => {
     $("interp-img").src = data.image;
-    setStatus("interp-status", `${data.steps} steps from seed ${body.seed_a} to ${body.seed_b}`);
-  } catch (e) { setStatus("interp-status", e.message, true); }
+    return `${data.steps} steps from seed ${body.seed_a} to ${body.seed_b}`;
+  });
 }
 
 async function mix() {
   const body = { row_seeds: seedList($("mix-rows").value), col_seeds: seedList($("mix-cols").value), styles: $("mix-group").value, psi: psiValue() };
   if (state.model.c_dim) body.class = classValue();
-  setStatus("mix-status", "generating…");
-  try {
-    const data = await api(modelPath("mix"), body);
+  await task("mix", "generating…", () => api(modelPath("mix"), body), (data) => {
     $("mix-img").src = data.image;
-    setStatus("mix-status", `each row seed with style layers ${data.layers.join(",")} of the column seed`);
-  } catch (e) { setStatus("mix-status", e.message, true); }
+    return `each row seed with style layers ${data.layers.join(",")} of the column seed`;
+  });
 }
 
 // ------------------------------------------------------------------------------------------------ uploads
@@ -215,13 +215,11 @@ async function translateUpload() {
   const form = new FormData();
   form.append("file", file);
   form.append("direction", $("translate-direction").value);
-  setStatus("translate-status", "translating…");
-  try {
-    const data = await api(modelPath("translate"), null, form);
+  await task("translate", "translating…", () => api(modelPath("translate"), null, form), (data) => {
     $("translate-in").src = data.input;
     $("translate-out").src = data.output;
-    setStatus("translate-status", "");
-  } catch (e) { setStatus("translate-status", e.message, true); }
+    return "";
+  });
 }
 
 async function detectUpload() {
@@ -229,15 +227,13 @@ async function detectUpload() {
   if (!file) return;
   const form = new FormData();
   form.append("file", file);
-  setStatus("detect-status", "scoring…");
   $("detect-result").textContent = "";
-  try {
-    const data = await api(modelPath("detect"), null, form);
+  await task("detect", "scoring…", () => api(modelPath("detect"), null, form), (data) => {
     $("detect-view").src = data.view;
     $("detect-result").textContent = `P(generated) = ${(100 * data.p_fake).toFixed(1)} %  →  ${data.label}` +
       `  (logit ${data.logit.toFixed(3)}, temperature ${data.temperature.toFixed(3)}, ${data.width}×${data.height} px)`;
-    setStatus("detect-status", "");
-  } catch (e) { setStatus("detect-status", e.message, true); }
+    return "";
+  });
 }
 
 // ------------------------------------------------------------------------------------------------ which one is real?
@@ -248,12 +244,11 @@ async function newRound() {
   state.shownAt = null;
   for (const b of pickButtons()) b.disabled = true;
   const psi = state.model.capabilities.truncation ? Number($("real-psi").value) : 1;
-  try {
-    const data = await api(modelPath("round"), { psi });
+  await task("round", null, () => api(modelPath("round"), { psi }), (data, fresh) => {
     const imgs = pickButtons().map((b) => b.querySelector("img"));
     let pending = 2;
     const ready = () => {
-      if (--pending > 0) return;
+      if (--pending > 0 || !fresh()) return;
       state.round = data.round;
       state.shownAt = performance.now();
       $("real-pair").dataset.round = data.round;
@@ -264,7 +259,7 @@ async function newRound() {
       img.onerror = ready;
       img.src = src;
     }
-  } catch (e) { setStatus("real-status", e.message, true); }
+  });
 }
 
 async function answer(choice) {
@@ -273,21 +268,21 @@ async function answer(choice) {
   const responseMs = performance.now() - state.shownAt;
   state.round = null;
   for (const b of pickButtons()) b.disabled = true;
-  try {
-    const data = await api(`/api/rounds/${encodeURIComponent(token)}/answer`, { choice, response_ms: responseMs, rater: raterId() });
+  const model = state.model;
+  const body = { choice, response_ms: responseMs, rater: raterId() };
+  await task("answer", null, () => api(`/api/rounds/${encodeURIComponent(token)}/answer`, body), (data) => {
     state.answered += 1;
     $("real-count").textContent = String(state.answered);
-    const verdict = data.correct ? "right" : "fooled";
-    setStatus("real-status", `Last round: ${verdict}, the ${data.real_side} one was real (${Math.round(responseMs)} ms).`);
     loadResults();
-  } catch (e) { setStatus("real-status", e.message, true); }
-  newRound();
+    const verdict = data.correct ? "right" : "fooled";
+    return `Last round: ${verdict}, the ${data.real_side} one was real (${Math.round(responseMs)} ms).`;
+  });
+  if (state.model === model) newRound();
 }
 
 // ------------------------------------------------------------------------------------------------ results and timeline
 async function loadResults() {
-  try {
-    const data = await api("/api/results");
+  await task("results", null, () => api("/api/results"), (data) => {
     const body = $("results-table").querySelector("tbody");
     body.replaceChildren();
     for (const r of data.rows) {
@@ -301,26 +296,26 @@ async function loadResults() {
       }
       body.appendChild(tr);
     }
-  } catch (e) { /* the results card stays as it was */ }
+    return "";
+  });
 }
 
 async function loadTimeline() {
-  try {
-    const data = await api(modelPath("timeline"));
+  await task("timeline", null, () => api(modelPath("timeline")), (data) => {
     state.timeline = data.frames;
     const slider = $("timeline-slider");
     slider.max = String(Math.max(0, data.frames.length - 1));
     slider.value = slider.max;
     showFrame();
-  } catch (e) { $("timeline-caption").textContent = e.message; }
+  });
 }
 
 function showFrame() {
-  const frames = state.timeline || [];
+  const frames = state.timeline;
   const i = Number($("timeline-slider").value);
   if (!frames[i]) return;
   $("timeline-img").src = modelPath(`timeline/${frames[i].index}`);
-  $("timeline-caption").textContent = `${frames[i].caption}  (${i + 1}/${frames.length})`;
+  setStatus("timeline-caption", `${frames[i].caption}  (${i + 1}/${frames.length})`);
 }
 
 // ------------------------------------------------------------------------------------------------ start

@@ -24,12 +24,15 @@ class Phase:
     ``network``: key of the network (and its optimizer) this phase updates, e.g. ``"G"`` or ``"D"``.
     ``interval``: run every ``interval`` steps (lazy regularisation uses 4 or 16; the loss then multiplies its
     penalty by ``gain = interval``). ``repeat``: consecutive runs per step, each on a fresh batch (Goodfellow's k).
+    ``counts_images``: each run of this phase adds its real batch to the images shown to D (``nimg``, the unit of
+    training length); a loss with no counting phase advances ``nimg`` by one batch per step.
     """
 
     name: str
     network: str
     interval: int = 1
     repeat: int = 1
+    counts_images: bool = False
 
 
 @dataclass

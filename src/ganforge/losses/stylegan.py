@@ -101,7 +101,7 @@ class StyleGAN2Loss(Loss):
         self.phases = [Phase("Gmain", "G")]
         if pl_weight > 0:
             self.phases.append(Phase("Greg", "G", interval=pl_interval))
-        self.phases.append(Phase("Dmain", "D"))
+        self.phases.append(Phase("Dmain", "D", counts_images=True))
         if r1_gamma != 0:
             self.phases.append(Phase("Dreg", "D", interval=r1_interval))
 

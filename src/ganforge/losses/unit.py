@@ -82,7 +82,7 @@ class UnitLoss(Loss):
                                  f"{name} is {type(net).__name__}")
         self.G, self.D, self.gan = G, D, gan
         self.w = weights
-        self.phases = [Phase("Dmain", "D", repeat=d_steps), Phase("Gmain", "G")]
+        self.phases = [Phase("Dmain", "D", repeat=d_steps, counts_images=True), Phase("Gmain", "G")]
 
     @staticmethod
     def _domains(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,6 +19,18 @@ class DataSource(Protocol):
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
+    def reseed(self, attempt: int) -> None:
+        """Draw different randomness from here on, a pure function of the run seed and ``attempt`` (>= 1).
+
+        Called after a rollback to the last good checkpoint, so the same non-finite step does not come back
+        deterministically; ``state_dict`` then captures the new state like any other."""
+        ...
+
+
+def reseeded(seed: int, stream: int, rank: int, attempt: int) -> int:
+    """The seed of a source's generator: ``stream`` separates a source's generators, ``attempt`` rollbacks."""
+    return seed * 7919 + stream + rank + 1_000_000 * attempt
+
 
 class ImageSource:
     """Real images (this rank's share of each global batch), latents ``z ~ N(0, I)`` and, when conditional, labels.
@@ -40,8 +52,9 @@ class ImageSource:
         world_size: int = 1,
     ) -> None:
         self.dataset, self.z_dim, self.cond, self.xflip, self.device = dataset, z_dim, cond, xflip, device
+        self.seed, self.rank = seed, rank
         self.sampler = BatchSampler(len(dataset), batch_size, seed=seed, rank=rank, world_size=world_size)
-        self.gen = torch.Generator().manual_seed(seed * 7919 + 1 + rank)
+        self.gen = torch.Generator().manual_seed(reseeded(seed, 1, rank, 0))
         self.per_rank = batch_size // world_size
         if cond and dataset.labels is None:
             raise ValueError(f"conditional training needs labels, and dataset {dataset.name!r} has none")
@@ -74,3 +87,7 @@ class ImageSource:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.sampler.load_state_dict(state["sampler"])
         self.gen.set_state(state["gen"])
+
+    def reseed(self, attempt: int) -> None:
+        """New latents, labels and flips after a rollback (the data order stays the checkpoint's)."""
+        self.gen.manual_seed(reseeded(self.seed, 1, self.rank, attempt))

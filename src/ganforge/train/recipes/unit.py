@@ -26,7 +26,7 @@ from ganforge.losses import Batch
 from ganforge.models.unit import UnitDiscriminator, UnitGenerator
 from ganforge.train.config import TrainConfig
 from ganforge.train.recipes.base import Recipe, register_recipe, sampling_generator
-from ganforge.train.source import DataSource
+from ganforge.train.source import DataSource, reseeded
 
 # Domain B's permutations use seed + this offset so they are never A's permutations shifted.
 B_SEED_OFFSET = 7_777
@@ -69,7 +69,8 @@ class TwoDomainSource:
         self.sampler_a = BatchSampler(len(dataset_a), batch_size, seed=seed, rank=rank, world_size=world_size)
         self.sampler_b = BatchSampler(len(dataset_b), batch_size, seed=seed + B_SEED_OFFSET, rank=rank,
                                       world_size=world_size)
-        self.gen = torch.Generator().manual_seed(seed * 7919 + 2 + rank)
+        self.seed, self.rank = seed, rank
+        self.gen = torch.Generator().manual_seed(reseeded(seed, 2, rank, 0))
         self.per_rank = batch_size // world_size
 
     def _flip(self, n: int) -> torch.Tensor | None:
@@ -102,6 +103,10 @@ class TwoDomainSource:
         self.sampler_a.load_state_dict(state["sampler_a"])
         self.sampler_b.load_state_dict(state["sampler_b"])
         self.gen.set_state(state["gen"])
+
+    def reseed(self, attempt: int) -> None:
+        """New flips after a rollback (the data order of both domains stays the checkpoint's)."""
+        self.gen.manual_seed(reseeded(self.seed, 2, self.rank, attempt))
 
 
 def make_source(

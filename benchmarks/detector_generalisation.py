@@ -102,7 +102,7 @@ def train_generator(family: str, kimg: float, workdir: Path, data: Path, seed: i
     })
     t0 = time.time()
     with contextlib.redirect_stdout(sys.stderr):  # the loop's own messages; stdout stays one JSON line per record
-        run = Trainer(cfg, progress=sys.stderr.isatty()).run()
+        run = Trainer.from_config(cfg, progress=sys.stderr.isatty()).run()
     return run, time.time() - t0
 
 
@@ -125,7 +125,7 @@ def parse_kimg(text: str, families: list[str]) -> dict[str, float]:
 
 
 def evaluate(net, real: list[np.ndarray], fake: list[np.ndarray], perturb: Perturbation | None) -> dict:
-    logits = score_arrays(net, real + fake, "center-crop", perturb)
+    logits = score_arrays(net, real + fake, perturb=perturb)  # each image on its tiles at native resolution
     y = np.array([0] * len(real) + [1] * len(fake))
     t = float(net.temperature)
     cal, raw = summarize(logits, y, t), summarize(logits, y, 1.0)

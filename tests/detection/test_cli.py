@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -12,15 +13,23 @@ from PIL import Image
 
 from ganforge.cli.detect import detect
 
-TINY = '{"width": 4, "depth": 2, "spectrum_size": 14, "hidden": 8}'
+TINY = {"width": 4, "depth": 2, "spectrum_size": 14, "hidden": 8}
+
+
+def _config(tmp_path, d: dict) -> str:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(d))
+    return str(path)
 
 
 @pytest.fixture(scope="module")
 def det(weak_generator, tmp_path_factory):
-    out = tmp_path_factory.mktemp("det") / "det"
-    r = CliRunner().invoke(detect, ["train", "--real", "digits", "--max-real", "100", "--fake", weak_generator,
-                                    "--n-fake", "100", "--crop", "28", "--steps", "20", "--batch", "16",
-                                    "--model-kwargs", TINY, "--out", str(out), "--quiet"])
+    tmp = tmp_path_factory.mktemp("det")
+    cfg = _config(tmp, {"sources": {"max_real": 100, "n_fake": 100},
+                        "train": {"crop": 28, "batch": 16, "model": TINY}})
+    out = tmp / "det"
+    r = CliRunner().invoke(detect, ["train", "--real", "digits", "--fake", weak_generator, "--steps", "20",
+                                    "--config", cfg, "--out", str(out), "--quiet"])
     assert r.exit_code == 0, r.output
     return str(out)
 
@@ -31,6 +40,7 @@ def test_train_writes_a_calibrated_checkpoint(det):
     cal = meta["report"]["calibration"]
     assert {"temperature", "ece_before", "ece_after"} <= set(cal)
     assert meta["data"]["fake"] and meta["train"]["steps"] == 20
+    assert meta["data"]["max_real"] == 100 and meta["train"]["crop"] == 28  # from the config file
 
 
 def test_predict_json_and_csv_with_a_corrupt_file(det, mixed_folder):
@@ -38,11 +48,14 @@ def test_predict_json_and_csv_with_a_corrupt_file(det, mixed_folder):
     r = runner.invoke(detect, ["predict", det, str(mixed_folder), "--quiet"])
     assert r.exit_code == 0, r.output
     records = json.loads(r.stdout)
-    assert sum("error" in x for x in records) == 2 and sum("p_fake" in x for x in records) == 4
+    assert all(list(x) == ["path", "probability", "label", "regions", "error"] for x in records)
+    assert sum(x["error"] is not None for x in records) == 2 and sum(x["probability"] is not None for x in records) == 4
     assert "scored 4 image(s), 2 unreadable" in r.stderr
     r = runner.invoke(detect, ["predict", det, str(mixed_folder / "b_rgb.jpg"), "--format", "csv", "--quiet"])
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
-    assert r.exit_code == 0 and len(rows) == 1 and 0 <= float(rows[0]["p_fake"]) <= 1 and rows[0]["error"] == ""
+    assert r.exit_code == 0 and len(rows) == 1 and 0 <= float(rows[0]["probability"]) <= 1 and rows[0]["error"] == ""
+    assert list(rows[0]) == ["path", "probability", "label", "regions", "error"] and rows[0]["regions"] == "6"
+    assert "(6 regions)" in r.stderr  # 50 x 70 at crop 28: 2 x 3 tiles at native resolution
 
 
 def test_predict_exits_nonzero_when_nothing_could_be_scored(det, tmp_path):
@@ -78,9 +91,11 @@ def test_fake_dataset_name_and_dry_run(weak_generator):
 
 def test_train_on_simulated_fakes_only(tmp_path):
     out = tmp_path / "det-sim"
-    r = CliRunner().invoke(detect, ["train", "--real", "digits", "--max-real", "60", "--simulate", "transposed,nearest",
-                                    "--simulate-steps", "5", "--n-fake", "30", "--crop", "28", "--steps", "5",
-                                    "--batch", "8", "--model-kwargs", TINY, "--out", str(out), "--quiet"])
+    cfg = _config(tmp_path, {"sources": {"max_real": 60, "n_fake": 30, "simulate": ["transposed", "nearest"],
+                                         "simulate_steps": [5]},
+                             "train": {"crop": 28, "batch": 8, "model": TINY}})
+    r = CliRunner().invoke(detect, ["train", "--real", "digits", "--config", cfg, "--steps", "5", "--out", str(out),
+                                    "--quiet"])
     assert r.exit_code == 0, r.output
     meta = json.loads((out / "config.json").read_text())
     assert meta["data"]["simulate"] == ["transposed", "nearest"]
@@ -88,31 +103,49 @@ def test_train_on_simulated_fakes_only(tmp_path):
     runner = CliRunner()
     r = runner.invoke(detect, ["train", "--real", "digits", "--out", str(tmp_path / "x"), "--quiet"])
     assert r.exit_code != 0 and "--fake" in r.output
-    r = runner.invoke(detect, ["train", "--real", "digits", "--simulate", "cubic", "--out", str(tmp_path / "x")])
+    cfg = _config(tmp_path, {"sources": {"simulate": ["cubic"]}})
+    r = runner.invoke(detect, ["train", "--real", "digits", "--config", cfg, "--out", str(tmp_path / "x")])
     assert r.exit_code != 0 and "unknown upsampler" in r.output
 
 
-def test_processing_option_reaches_the_model_and_a_step_the_augmentation_never_varies_is_refused(weak_generator):
+def test_train_takes_only_the_options_users_set_and_the_rest_from_one_config_file():
+    r = CliRunner().invoke(detect, ["train", "--help"])
+    options = sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", r.output.split("Options:")[1])))
+    assert options == ["--config", "--device", "--dry-run", "--fake", "--help", "--out", "--print-config", "--quiet",
+                       "--real", "--seed", "--steps"]
+    assert "1 % of the" in r.output and "3 % of them" in r.output  # the one threshold rule
+
+
+def test_print_config_gives_every_default_and_reads_back_unchanged(tmp_path):
     runner = CliRunner()
-    base = ["train", "--real", "digits", "--fake", weak_generator, "--out", "x", "--dry-run"]
-    r = runner.invoke(detect, base)
-    assert r.exit_code == 0 and json.loads(r.stdout)["train"]["model"]["processing"] == "jpeg+resize"
-    r = runner.invoke(detect, [*base, "--processing", "", "--jpeg-prob", "0"])
-    assert r.exit_code == 0 and json.loads(r.stdout)["train"]["model"]["processing"] == ""
-    r = runner.invoke(detect, [*base, "--jpeg-prob", "0"])
-    assert isinstance(r.exception, ValueError) and "jpeg_prob in (0, 1)" in str(r.exception)
-    r = runner.invoke(detect, [*base, "--resize-exact", "0.5", "--resize-exact-prob", "0.3"])
-    aug = json.loads(r.stdout)["train"]["augment"]
-    assert r.exit_code == 0 and aug["resize_exact"] == [0.5] and aug["resize_exact_prob"] == 0.3
-    r = runner.invoke(detect, [*base, "--resize-exact", "half"])
-    assert r.exit_code != 0 and "comma-separated numbers" in r.output
-    assert json.loads(runner.invoke(detect, base).stdout)["train"]["threshold"] == "fewest-errors"
-    r = runner.invoke(detect, [*base, "--threshold", "real-fpr", "--max-real-fpr", "0.05"])
+    r = runner.invoke(detect, ["train", "--print-config"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["train"]["model"]["processing"] == "jpeg+resize" and d["train"]["real_fpr"] == 0.01
+    assert d["train"]["max_real_fpr"] == 0.03 and d["train"]["augment"]["jpeg_prob"] == 0.5
+    assert d["sources"]["simulate_steps"] == [150, 600] and d["sources"]["n_fake"] == 2000
+    back = runner.invoke(detect, ["train", "--print-config", "--config", _config(tmp_path, d)])
+    assert json.loads(back.stdout) == d
+    r = runner.invoke(detect, ["train", "--print-config", "--steps", "7", "--seed", "3", "--config",
+                               _config(tmp_path, {"train": {"steps": 99, "augment": {"resize_exact": [0.5],
+                                                                                    "resize_exact_prob": 0.3}}})])
     train = json.loads(r.stdout)["train"]
-    assert r.exit_code == 0 and train["threshold"] == "real-fpr" and train["max_real_fpr"] == 0.05
-    r = runner.invoke(detect, [*base, "--simulate", "nearest", "--simulate-steps", "150,600"])
-    assert r.exit_code == 0 and json.loads(r.stdout)["sources"]["simulate_steps"] == [150, 600]
-    r = runner.invoke(detect, [*base, "--simulate-steps", "0"])
-    assert r.exit_code != 0 and "whole numbers >= 1" in r.output
-    r = runner.invoke(detect, [*base, "--threshold", "median"])
-    assert r.exit_code != 0 and "fewest-errors" in r.output
+    assert (train["steps"], train["seed"]) == (7, 3)  # the command line over the file
+    assert train["augment"]["resize_exact"] == [0.5] and train["augment"]["resize_exact_prob"] == 0.3
+
+
+@pytest.mark.parametrize("config,message", [
+    ({"train": {"augment": {"jpeg_prob": 0}}}, "jpeg_prob in (0, 1)"),
+    ({"train": {"model": {"processing": ""}}}, "processing ''"),
+    ({"train": {"threshold": "real-fpr"}}, "threshold"),
+    ({"train": {"real_fpr": 0}}, "real_fpr must be in (0, 0.5)"),
+    ({"train": {"view": "resize"}}, "view"),
+    ({"train": {"epochs": 3}}, "epochs"),
+    ({"train": {"augment": {"jpeg_probability": 0.5}}}, "jpeg_probability"),
+    ({"train": {"model": {"widht": 8}}}, "widht"),
+    ({"sources": {"simulate_steps": [0]}}, "simulate_steps must be whole numbers >= 1"),
+    ({"source": {}}, "source"),
+])
+def test_config_errors_name_the_key(tmp_path, config, message):
+    r = CliRunner().invoke(detect, ["train", "--print-config", "--config", _config(tmp_path, config)])
+    assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output

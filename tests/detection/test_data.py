@@ -19,8 +19,10 @@ from ganforge.detection.data import (
     jpeg,
     load_source,
     read_images,
+    regions,
     rescale,
     sample_generator,
+    tile_origins,
     to_tensor,
 )
 from ganforge.models.dcgan import DCGANGenerator
@@ -81,13 +83,32 @@ def test_test_view_crops_large_images_and_upscales_small_ones_explicitly():
     assert np.array_equal(v, big[12:28, 22:38])
     small = rng.integers(0, 256, (9, 12, 1), dtype=np.uint8)
     assert inference_view(small, 16, 1).shape == (16, 16, 1)
-    assert inference_view(big, 16, 1, "resize").shape == (16, 16, 1)
+    with pytest.raises(ValueError, match="test view 'resize' .*global resize.*removed"):
+        inference_view(big, 16, 1, "resize")
+    assert np.array_equal(inference_view(big, 16, 3, "center-crop"), v)  # older detectors' name for the same
     rgba = rng.integers(0, 256, (20, 20, 4), dtype=np.uint8)
     assert inference_view(rgba, 16, 3).shape == (16, 16, 3)
     grey = inference_view(small, 16, 3)
     assert np.array_equal(grey[..., 0], grey[..., 2])  # grey replicated, not invented colour
     with pytest.raises(ValueError, match="test view must be one of"):
         inference_view(big, 16, 3, "stretch")
+
+
+def test_tiles_cover_the_image_at_native_resolution_on_the_jpeg_grid():
+    assert tile_origins(32, 32) == [0]
+    assert tile_origins(40, 16) == [0, 8, 24]  # 3 tiles cover 40 px; 12 moved back to 8
+    assert tile_origins(2000, 64) == [0, 640, 1288, 1936]  # at most 4 per side, first to last pixel
+    assert all(o % 8 == 0 for o in tile_origins(1999, 64))
+    with pytest.raises(ValueError, match="smaller than the crop"):
+        tile_origins(10, 16)
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    tiles = regions(big, 16, 3)
+    assert len(tiles) == 3 * 4 and all(t.shape == (16, 16, 3) for t in tiles)
+    assert np.array_equal(tiles[0], big[:16, :16]) and np.array_equal(tiles[-1], big[24:40, 40:56])  # no resampling
+    small = regions(rng.integers(0, 256, (9, 12, 1), dtype=np.uint8), 16, 3)  # upscaled to 16 x 21
+    assert [t.shape for t in small] == [(16, 16, 3)]  # a second tile would start at 5, off the 8x8 grid
+    assert len(regions(rng.integers(0, 256, (40, 33, 3), dtype=np.uint8), 16, 1)) == 3 * 3
 
 
 def test_augment_gives_crop_patches_and_actually_degrades():
@@ -121,6 +142,8 @@ def test_augment_records_what_it_did_and_forced_steps_happen():
         for seed in range(10):
             _, applied = aug.apply(img, 32, np.random.default_rng(seed), force)
             assert {k: applied[k] for k in force} == force
+    with pytest.raises(ValueError, match="unknown processing step"):
+        aug.apply(img, 32, np.random.default_rng(0), {"sharpen": True})
     same_size = Augment(resize_prob=1.0, resize_scale=(1.0, 1.0), blur_prob=0, jpeg_prob=0)
     assert same_size.apply(img, 32, np.random.default_rng(0))[1]["resize"] is False  # a no-op is not a resize
 

@@ -3,6 +3,8 @@ a held-out split), is calibrated on another held-out split, and round-trips thro
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +16,6 @@ from ganforge.detection.train import (
     DetectorTrainConfig,
     fewest_errors_threshold,
     set_cell_thresholds,
-    set_real_fpr,
     split_indices,
     train_detector,
 )
@@ -50,7 +51,7 @@ def test_checkpoint_round_trip_scores_identically(trained, tmp_path):
     back, meta = load_detector(path)
     imgs = real.images[:5] + fake.images[:5]
     assert np.array_equal(score_arrays(back, imgs), score_arrays(net, imgs))
-    assert meta["kind"] == "detector" and meta["preprocess"] == {"crop": 28, "channels": 1, "view": "center-crop"}
+    assert meta["kind"] == "detector" and meta["preprocess"] == {"crop": 28, "channels": 1, "view": "tiles"}
     assert float(back.temperature) == float(net.temperature)
 
 
@@ -80,8 +81,14 @@ def test_config_and_data_are_validated():
         DetectorTrainConfig(augment={"blur_prob": 2})
     with pytest.raises(ValueError, match="real_fpr"):
         DetectorTrainConfig(real_fpr=0.5)
-    with pytest.raises(ValueError, match="threshold must be one of"):
-        DetectorTrainConfig(threshold="median")
+    with pytest.raises(ValueError, match="real_fpr"):
+        DetectorTrainConfig(real_fpr=None)  # the old "keep the training threshold" sentinel is gone
+    with pytest.raises(ValueError, match="unknown detector training option.*threshold.*one threshold rule"):
+        DetectorTrainConfig.from_dict({"threshold": "real-fpr"})
+    with pytest.raises(ValueError, match="unknown augment option.*blur_strength"):
+        DetectorTrainConfig(augment={"blur_strength": 2})
+    with pytest.raises(ValueError, match="unknown model option.*widht"):
+        DetectorTrainConfig(model={"widht": 8})
     with pytest.raises(ValueError, match="max_real_fpr"):
         DetectorTrainConfig(real_fpr=0.05, max_real_fpr=0.03)
     with pytest.raises(ValueError, match="too few"):
@@ -112,36 +119,37 @@ def test_splits_are_disjoint_and_cover_everything():
     assert sorted(allidx.tolist()) == list(range(100)) and len(s.calib) == 15 and len(s.test) == 15
 
 
-def test_real_fpr_moves_the_threshold_to_that_share_of_reals():
-    """The head's bias absorbs the shift, so logit 0 (probability 0.5) leaves exactly the asked share of these reals
-    above it; scores keep their order and every downstream user of the logit sees the new threshold."""
-    torch.manual_seed(0)
-    net = Detector(channels=1, crop=16, **{**TINY_MODEL, "spectrum_size": 8}).eval()
-    x = torch.rand(200, 1, 16, 16) * 2 - 1
-    with torch.no_grad():
-        before = net(x).numpy()
-    shift = set_real_fpr(net, before, 0.05)
-    with torch.no_grad():
-        after = net(x).numpy()
-    assert shift == pytest.approx(float(np.quantile(before, 0.95)))
-    assert np.allclose(after, before - shift, atol=1e-5)
-    assert np.mean(after > 0) == pytest.approx(0.05, abs=0.006)
-    with pytest.raises(ValueError, match="held-out real"):
-        set_real_fpr(net, np.array([]), 0.05)
+def _saved(tmp_path, edit) -> str:
+    """A detector checkpoint whose config.json ``edit`` changed, as an older version would have written it."""
+    net = Detector(channels=1, crop=16, **{**TINY_MODEL, "spectrum_size": 8})
+    path = save_detector(tmp_path / "det", net, {"train": DetectorTrainConfig(crop=16).to_dict(), "report": {}})
+    meta = json.loads((path / "config.json").read_text())
+    edit(meta)
+    (path / "config.json").write_text(json.dumps(meta))
+    return str(path)
 
 
-def test_without_a_processing_head_one_threshold_shift_is_reported_and_none_keeps_training_threshold(
-    weak_generator,
-):
-    real = read_images("digits", max_images=40)
-    fake = load_source(weak_generator, 40)
-    model = {**TINY_MODEL, "processing": ""}
-    cfg = DetectorTrainConfig(crop=28, steps=2, batch=4, model=model, stats_images=8)
-    _, report = train_detector(real, [fake], cfg, progress=False)
-    assert report["threshold_shift"] != 0.0 and report["processing_thresholds"] is None
-    cfg = DetectorTrainConfig(crop=28, steps=2, batch=4, model=model, stats_images=8, real_fpr=None)
-    _, plain = train_detector(real, [fake], cfg, progress=False)
-    assert plain["threshold_shift"] == 0.0 and plain["processing_thresholds"] is None
+@pytest.mark.parametrize("edit,mode", [
+    (lambda m: m["train"].update(threshold="real-fpr"), "threshold rule 'real-fpr'"),
+    (lambda m: m["train"].update(real_fpr=None), r"real_fpr null, i.e. `--real-fpr 0`"),
+    (lambda m: m["preprocess"].update(view="resize"), "test view 'resize'"),
+    (lambda m: m["networks"]["detector"]["config"].update(processing=""), "processing ''"),
+    (lambda m: m["networks"]["detector"]["config"].pop("processing"), "processing ''"),
+])
+def test_a_detector_that_used_a_removed_mode_fails_to_load_naming_it(tmp_path, edit, mode):
+    with pytest.raises(CheckpointError, match=f"used a removed mode: .*{mode}.*Retrain"):
+        load_detector(_saved(tmp_path, edit))
+
+
+def test_detectors_of_the_kept_modes_still_load(tmp_path):
+    """A detector saved with the rule that was kept (fewest-errors) and the centre-crop view loads and is scored."""
+    def older(meta):
+        meta["train"].update(threshold="fewest-errors", view="center-crop")
+        meta["preprocess"]["view"] = "center-crop"
+
+    net, meta = load_detector(_saved(tmp_path, older))
+    assert meta["train"]["threshold"] == "fewest-errors"
+    assert score_arrays(net, [np.zeros((20, 30, 1), np.uint8)], meta["preprocess"]["view"]).shape == (1,)
 
 
 def test_each_processing_cell_gets_its_own_false_positive_rate():
@@ -152,7 +160,8 @@ def test_each_processing_cell_gets_its_own_false_positive_rate():
     rng = np.random.default_rng(0)
     cells = np.repeat([0, 1, 2, 3], [400, 400, 400, 10])
     scores = rng.normal(size=len(cells)) + np.array([-6.0, 0.0, -2.0, 5.0])[cells]
-    thr = set_cell_thresholds(net, scores, cells, 0.05)
+    fakes = scores + 20.0  # far above the reals of every cell: the fakes lower no threshold
+    thr = set_cell_thresholds(net, scores, cells, fakes, cells, 0.05, 0.05)
     assert list(thr) == ["none", "jpeg", "resize", "jpeg+resize"]
     for c, name in enumerate(thr):
         if c < 2:
@@ -162,11 +171,11 @@ def test_each_processing_cell_gets_its_own_false_positive_rate():
     # JPEG before a resize leaves no trace: both resized cells take the larger of their thresholds
     assert thr["jpeg+resize"] == thr["resize"] == pytest.approx(max(pooled, own))
     assert torch.allclose(net.proc_thresholds, torch.tensor(list(thr.values())))
-    with pytest.raises(ValueError, match="no processing head"):
-        set_cell_thresholds(Detector(channels=1, crop=16, processing="", **{**TINY_MODEL, "spectrum_size": 8}),
-                            scores, cells, 0.05)
+    assert thr == set_cell_thresholds(net, scores, cells, fakes[:0], cells[:0], 0.05, 0.05)  # no fakes: the same
     with pytest.raises(ValueError, match="one cell each"):
-        set_cell_thresholds(net, scores, cells[:5], 0.05)
+        set_cell_thresholds(net, scores, cells[:5], fakes, cells, 0.05, 0.05)
+    with pytest.raises(ValueError, match="real_fpr <= max_real_fpr"):
+        set_cell_thresholds(net, scores, cells, fakes, cells, 0.05, 0.01)
 
 
 def test_fewest_errors_threshold_minimises_balanced_errors():
@@ -190,20 +199,20 @@ def test_calibration_fakes_lower_a_cell_threshold_only_where_they_overlap_the_re
     cells = np.repeat([0, 1], 2000)
     real = rng.normal(size=4000)
     fake = rng.normal(size=4000) + np.array([8.0, 1.0])[cells]
-    quantile_only = set_cell_thresholds(net, real, cells, 0.05)
-    thr = set_cell_thresholds(net, real, cells, 0.05, fake_scores=fake, fake_cells=cells)
+    quantile_only = set_cell_thresholds(net, real, cells, fake[:0], cells[:0], 0.05, 0.05)
+    thr = set_cell_thresholds(net, real, cells, fake, cells, 0.05, 0.49)  # bound far away: it does not bind
     assert thr["none"] == quantile_only["none"]
     assert thr["jpeg"] < quantile_only["jpeg"] - 0.5
     assert thr["jpeg"] == pytest.approx(0.5, abs=0.3)  # unit normals 1 apart: the midpoint (a flat minimum)
     errors = {name: np.mean(real[cells == 1] >= t) + np.mean(fake[cells == 1] < t)
               for name, t in (("quantile", quantile_only["jpeg"]), ("fewest", thr["jpeg"]))}
     assert errors["fewest"] < errors["quantile"] - 0.1
-    capped = set_cell_thresholds(net, real, cells, 0.05, fake_scores=fake, fake_cells=cells, max_fpr=0.1)
+    capped = set_cell_thresholds(net, real, cells, fake, cells, 0.05, 0.1)
     assert capped["none"] == quantile_only["none"]
     assert np.mean(real[cells == 1] >= capped["jpeg"]) == pytest.approx(0.1, abs=0.002)  # the cap binds
     assert torch.allclose(net.proc_thresholds, torch.tensor(list(capped.values())))
     with pytest.raises(ValueError, match="fake scores with one cell each"):
-        set_cell_thresholds(net, real, cells, 0.05, fake_scores=fake)
+        set_cell_thresholds(net, real, cells, fake, cells[:10], 0.05, 0.1)
 
 
 def test_training_places_one_threshold_per_processing_cell(trained):

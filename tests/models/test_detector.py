@@ -16,6 +16,7 @@ from ganforge.models import network_class
 from ganforge.models.detector import (
     SAT_BINS,
     Detector,
+    ProcessingStep,
     cell_index,
     dct_matrix,
     log_spectrum,
@@ -61,6 +62,7 @@ def test_wrong_channels_and_too_small_inputs_are_refused_with_what_was_expected(
     ({"pixel_input": "edges"}, "pixel_input must be one of"),
     ({"processing": "sharpen"}, "processing must be"),
     ({"processing": "jpeg+jpeg"}, "processing must be"),
+    ({"processing": ""}, "processing '' .*removed"),
     ({"spectrum_channels": "rgb"}, "spectrum_channels"),
     ({"spectrum_size": 32, "crop": 16}, "spectrum_size must be in"),
 ])
@@ -86,14 +88,13 @@ def test_seeded_construction_is_deterministic_and_seeds_differ():
 @pytest.mark.parametrize("kw", [{}, {"spectrum": "dct", "spectrum_channels": "each"}, {"branches": "pixel"},
                                 {"branches": "spectrum"}, {"branches": "both", "pixel_input": "image"},
                                 {"branches": "saturation"}, {"pixel_input": "image+npr"},
-                                {"processing": "blur+jpeg+resize"}, {"processing": ""}])
+                                {"processing": "blur+jpeg+resize"}, {"processing": "resize"}])
 def test_safetensors_round_trip_gives_identical_outputs(tmp_path, kw):
     net = _net(3, **kw)
     shape = net.spec_mean.shape
     net.set_spectrum_stats(torch.randn(shape), torch.rand(shape) + 0.5)
     net.set_temperature(2.5)
-    if net.proc_head is not None:
-        net.set_processing_thresholds(torch.randn(net.proc_thresholds.shape))
+    net.set_processing_thresholds(torch.randn(net.proc_thresholds.shape))
     save_checkpoint(tmp_path / "det", {"detector": net}, {"kind": "detector"})
     back = load_networks(tmp_path / "det", ["detector"])["detector"]
     x = torch.rand(5, 3, 24, 31) * 2 - 1
@@ -215,7 +216,8 @@ def test_the_threshold_is_the_one_expected_for_the_predicted_processing():
     """forward = score - sum over cells of P(cell) * threshold(cell), the cells being every on/off combination of
     the processing steps (assumed independent); a confident head picks its cell's threshold."""
     net = _net(1, processing="jpeg+resize")
-    assert parse_processing("jpeg+resize") == ("jpeg", "resize") and parse_processing("") == ()
+    assert parse_processing("jpeg+resize") == ("jpeg", "resize")
+    assert parse_processing("resize+jpeg") == (ProcessingStep.RESIZE, ProcessingStep.JPEG)
     assert [cell_index(c) for c in ([False, False], [True, False], [False, True], [True, True])] == [0, 1, 2, 3]
     thr = torch.tensor([-5.0, 1.0, 2.0, 4.0])
     net.set_processing_thresholds(thr)
@@ -230,13 +232,31 @@ def test_the_threshold_is_the_one_expected_for_the_predicted_processing():
     assert torch.allclose(sure, torch.tensor([[0.0, 1.0, 0.0, 0.0]])) and float(sure @ thr) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="4 finite numbers"):
         net.set_processing_thresholds(torch.zeros(3))
-    with pytest.raises(ValueError, match="no processing head"):
-        _net(1, processing="").set_processing_thresholds(thr)
 
 
-def test_a_detector_saved_before_the_processing_head_existed_keeps_one_threshold(tmp_path):
-    old = _net(1, processing="")
-    back = _saved_without(old, "processing", tmp_path)
-    assert back.proc_head is None
-    x = torch.rand(3, 1, 20, 20) * 2 - 1
-    assert torch.equal(back(x), old(x))
+@pytest.mark.parametrize("processing", ["jpeg+resize", "blur+jpeg+resize", "jpeg", "resize"])
+def test_the_parts_have_one_shape_whatever_is_asked(processing):
+    """forward_parts always gives every step's logit; training_parts always the probed steps' (never JPEG's)."""
+    net = _net(1, processing=processing)
+    x = torch.rand(5, 1, 16, 16) * 2 - 1
+    score, proc = net.forward_parts(x)
+    assert score.shape == (5,) and proc.shape == (5, len(net.proc_steps))
+    t_score, probed = net.training_parts(x)
+    assert torch.equal(t_score, score) and probed.shape == (5, len(net.proc_head.learned))
+    assert ProcessingStep.JPEG not in net.proc_head.learned
+    for j, step in enumerate(net.proc_steps):  # the probed columns are the same logits forward_parts gives
+        if step in net.proc_head.learned:
+            assert torch.equal(proc[:, j], probed[:, net.proc_head.learned.index(step)])
+
+
+def test_processing_steps_are_one_enum_equal_to_their_names():
+    assert [str(s) for s in ProcessingStep] == ["blur", "jpeg", "resize"]
+    assert ProcessingStep.JPEG == "jpeg" and {"jpeg": 1}[ProcessingStep.JPEG] == 1
+    assert f"{ProcessingStep.JPEG}" == "jpeg" and ProcessingStep("resize") is ProcessingStep.RESIZE
+
+
+def test_a_detector_saved_without_a_processing_head_is_refused_naming_the_mode(tmp_path):
+    """Detectors from before the processing head (their config lacks it, or says processing '') carried one global
+    threshold in the head's bias, a mode that was removed; loading one says so instead of rebuilding it."""
+    with pytest.raises(ValueError, match=r"saved with processing ''.*one global threshold.*removed"):
+        _saved_without(_net(1), "processing", tmp_path)

@@ -1,5 +1,6 @@
 """JPEG traces: the standard quantisation tables, an orthonormal block DCT, and a lattice fit that finds the quality
-a decoded JPEG was saved at while clean images fit no lattice, however smooth they are."""
+a decoded JPEG was saved at while clean images fit no lattice, however smooth they are. (The logistic model fitted
+on the lattice summary is a solver in ganforge.detection.processing, tested in tests/detection/test_processing.py.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import pytest
 import torch
 
 from ganforge.detection.data import gaussian_blur, jpeg, to_tensor
-from ganforge.models.detector import ProcessingHead
 from ganforge.models.jpeg_trace import QUALITIES, block_dct, jpeg_lattice_fit, quant_table
 
 
@@ -47,24 +47,3 @@ def test_a_decoded_jpeg_sits_on_its_qualitys_lattice_and_a_clean_image_on_none(q
     assert bool((found - quality).abs().le(4).all())
     flat = jpeg_lattice_fit(torch.zeros(1, 1, 16, 16))  # nothing off zero: no evidence either way
     assert torch.equal(flat, torch.ones_like(flat))
-
-
-def test_the_jpeg_recogniser_is_fitted_from_the_augmentation_record():
-    rng = np.random.default_rng(0)
-    imgs, done, resized = [], [], []
-    for s in range(120):
-        a = _noise(s, float(rng.uniform(0, 1.5)))
-        j = bool(s % 3)
-        imgs.append(jpeg(a, int(rng.integers(30, 90))) if j else a)
-        done.append(j)
-        resized.append(s % 4 == 0)
-    head = ProcessingHead(feat=4, steps=("jpeg", "resize"))
-    assert not any(p.requires_grad for p in head.jpeg_parameters())  # fitted, not trained by the optimiser
-    x, done_t, resized_t = to_tensor(imgs), torch.tensor(done), torch.tensor(resized)
-    head.fit_jpeg(x, done_t, resized_t)
-    p = torch.sigmoid(head.jpeg(head.lattice_summary(x))).squeeze(1)
-    assert float(((p > 0.5) == done_t).float().mean()) > 0.95
-    with pytest.raises(ValueError, match="both compressed and not"):
-        head.fit_jpeg(x, torch.ones(120, dtype=torch.bool), resized_t)
-    with pytest.raises(ValueError, match="does not recognise JPEG"):
-        ProcessingHead(feat=4, steps=("resize",)).fit_jpeg(x, done_t, resized_t)

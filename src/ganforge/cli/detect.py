@@ -14,10 +14,7 @@ from typing import Any
 
 import click
 
-from ganforge.cli.options import csv_list, json_dict
 from ganforge.data.errors import DataError
-from ganforge.detection.train import THRESHOLD_RULES
-from ganforge.models.detector import DEFAULT_PROCESSING
 
 
 def _warn_errors(errors: list[dict[str, str]], source: str) -> None:
@@ -65,124 +62,90 @@ def detect() -> None:
     """
 
 
-def _numbers(values: list[str], option: str, kind: type = float, minimum: float | None = None) -> list:
-    """``["0.5", "1"]`` -> ``[0.5, 1.0]`` (or ints with ``kind=int``); a usage error naming ``option`` otherwise."""
-    what = "whole numbers" if kind is int else "numbers"
+def _read_config(path: str | None) -> dict[str, Any]:
+    if path is None:
+        return {}
     try:
-        out = [kind(v) for v in values]
-    except ValueError:
-        out = None
-    if out is None or (minimum is not None and any(v < minimum for v in out)):
-        bound = f" >= {minimum:g}" if minimum is not None else ""
-        raise click.BadParameter(f"expected comma-separated {what}{bound}, got {','.join(values)!r}",
-                                 param_hint=option)
-    return out
+        d = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise click.BadParameter(f"cannot read {path}: {e}", param_hint="--config") from None
+    if not isinstance(d, dict):
+        raise click.BadParameter(f"{path}: expected a JSON object with 'sources' and/or 'train'", param_hint="--config")
+    return d
+
+
+def _resolve(config: str | None, steps: int | None, device: str | None, seed: int | None):
+    """The ``--config`` file over the defaults, then the command-line options over the file."""
+    from ganforge.detection.config import load_config
+
+    d = _read_config(config)
+    given = {k: v for k, v in (("steps", steps), ("device", device), ("seed", seed)) if v is not None}
+    train = d.get("train", {})
+    try:
+        return load_config({**d, "train": {**train, **given} if isinstance(train, dict) else train})
+    except (ValueError, TypeError) as e:
+        raise click.BadParameter(str(e), param_hint="--config" if config else "--steps/--device/--seed") from None
 
 
 @detect.command("train", context_settings={"show_default": True})
-@click.option("--real", required=True, metavar="NAME|PATH", help="Real images: built-in dataset or folder/zip/npz/IDX.")
+@click.option("--real", metavar="NAME|PATH", help="Real images: built-in dataset or folder/zip/npz/IDX. [required]")
 @click.option("--fake", "fakes", multiple=True, metavar="PATH",
               help="Fake images: a folder, or a ganforge checkpoint/run sampled on the fly. Repeat for several.")
-@click.option("--simulate", callback=csv_list, metavar="UPSAMPLERS",
-              help="Also train on reals re-synthesised by auto-encoders with these generator upsamplers "
-              "(transposed,nearest,bilinear,pixelshuffle; AutoGAN, Zhang et al. 2019).")
-@click.option("--simulate-steps", callback=csv_list, default="150,600", metavar="STEPS",
-              help="Training steps per auto-encoder; several (e.g. 150,600) split each simulated set between "
-              "auto-encoders of those lengths, so it holds weak and strong upsampling traces.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Detector checkpoint folder to write.")
-@click.option("--n-fake", type=click.IntRange(1), default=2000, help="Samples per checkpoint (and cap per folder).")
-@click.option("--max-real", type=click.IntRange(1), help="Use at most this many real images.")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder holding a built-in dataset's files.")
-@click.option("--truncation", type=(float, float), default=(0.5, 1.0), help="Psi range for style-based generators.")
-@click.option("--crop", type=click.IntRange(8), default=64, help="Patch size (random crop to train, centre at test).")
-@click.option("--channels", type=click.Choice(["1", "3"]), help="Input channels. [default: 3 if any colour image]")
-@click.option("--view", type=click.Choice(["center-crop", "resize"]), default="center-crop", help="Test-time view.")
-@click.option("--steps", type=click.IntRange(1), default=1000, help="Optimisation steps.")
-@click.option("--batch", type=click.IntRange(2), default=32, help="Batch size (half real, half fake; even).")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-3, help="Adam learning rate.")
-@click.option("--blur-prob", type=click.FloatRange(0, 1), default=0.5, help="Probability of Gaussian blur.")
-@click.option("--jpeg-prob", type=click.FloatRange(0, 1), default=0.5, help="Probability of JPEG re-compression.")
-@click.option("--resize-prob", type=click.FloatRange(0, 1), default=0.2, help="Probability of a random rescale.")
-@click.option("--resize-scale", type=(float, float), default=(0.5, 1.5), help="Range of the random rescale.")
-@click.option("--resize-exact", callback=csv_list, metavar="FACTORS",
-              help="Exact rescale factors drawn with --resize-exact-prob instead of the range, e.g. 0.5 (halving: "
-              "scaled back up by the test view it leaves a generator-like 2x2 pattern no nearby factor leaves).")
-@click.option("--resize-exact-prob", type=click.FloatRange(0, 1), default=0.0,
-              help="Probability that a rescale uses one of --resize-exact.")
-@click.option("--real-fpr", type=click.FloatRange(0, 0.5, max_open=True), default=0.01,
-              help="Set the 0.5 threshold where this share of held-out reals (as stored and augmented, separately "
-              "for each --processing combination) score above it; 0 keeps the threshold where training put it.")
-@click.option("--threshold", "threshold_rule", type=click.Choice(THRESHOLD_RULES), default="fewest-errors",
-              show_default=True,
-              help="fewest-errors: a --processing combination where the calibration fakes overlap the reals (a "
-              "halved, re-compressed image) takes the lower threshold with the fewest errors on a balanced set "
-              "instead, down to --max-real-fpr; real-fpr: every combination at --real-fpr.")
-@click.option("--max-real-fpr", type=click.FloatRange(0, 0.5, max_open=True), default=0.03,
-              help="The most held-out reals of one --processing combination that --threshold fewest-errors may put "
-              "above the threshold.")
-@click.option("--processing", default=DEFAULT_PROCESSING, metavar="STEPS",
-              help="Processing the detector learns to recognise (blur, jpeg, resize joined by '+'); each "
-              "combination gets its own threshold at --real-fpr. '' for one threshold for all images.")
-@click.option("--model-kwargs", callback=json_dict, help='Detector options as JSON, e.g. \'{"spectrum": "dct"}\'.')
-@click.option("--seed", type=int, default=0, help="Random seed (splits, batches, augmentation, fake seeds).")
-@click.option("--device", default="cpu", help="cpu, cuda, mps.")
-@click.option("--dry-run", is_flag=True, help="Print the resolved config and exit.")
+@click.option("--out", type=click.Path(file_okay=False), help="Detector checkpoint folder to write. [required]")
+@click.option("--steps", type=click.IntRange(1), help="Optimisation steps. [default: 1000, or the config's]")
+@click.option("--device", help="cpu, cuda, mps. [default: cpu, or the config's]")
+@click.option("--seed", type=int, help="Random seed (splits, batches, augmentation, fake seeds). [default: 0]")
+@click.option("--config", "config", type=click.Path(dir_okay=False), metavar="FILE.json",
+              help="Everything else, as JSON: {\"sources\": {...}, \"train\": {...}}; only the keys to change. "
+              "See --print-config for every key and its default; unknown keys are errors.")
+@click.option("--print-config", "--dry-run", "print_config", is_flag=True,
+              help="Print the resolved configuration as JSON (every key; the defaults without --config) and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def train_cmd(real: str, fakes: tuple[str, ...], simulate: list[str] | None, simulate_steps: list[str], out: str,
-              n_fake: int, max_real: int | None, data_dir: str | None,
-              truncation: tuple[float, float], crop: int, channels: str | None, view: str, steps: int, batch: int,
-              lr: float, blur_prob: float, jpeg_prob: float, resize_prob: float,
-              resize_scale: tuple[float, float], resize_exact: list[str] | None, resize_exact_prob: float,
-              real_fpr: float, threshold_rule: str, max_real_fpr: float, processing: str, model_kwargs: dict | None,
-              seed: int, device: str, dry_run: bool, quiet: bool) -> None:
+def train_cmd(real: str | None, fakes: tuple[str, ...], out: str | None, steps: int | None, device: str | None,
+              seed: int | None, config: str | None, print_config: bool, quiet: bool) -> None:
     """Train a detector on real vs fake images, calibrate it on a held-out split, and save it.
 
     \b
-    Each source is split into train / calibration / test (70/15/15). The decision threshold is set on the
-    calibration reals (--real-fpr, or lower where --threshold fewest-errors finds the calibration fakes overlap
-    the reals), separately for each combination of the --processing steps (the detector learns to recognise
-    them), the temperature is fitted on the calibration split, and the test-split metrics
-    (AUC, AP, accuracy, ECE before/after) are printed and saved.
+    Each source is split into train / calibration / test (70/15/15). One threshold rule: in each combination
+    of processing the detector recognises (JPEG, resizing), the threshold sits where 1 % of the calibration
+    reals score above it, or lower where the calibration fakes overlap those reals, down to 3 % of them. The
+    temperature is fitted on the calibration split; test-split AUC, AP, accuracy and ECE are printed and saved.
+    \b
+    Examples:
+      ganforge detect train --real digits --fake runs/00000-dcgan-digits --out det/
+      ganforge detect train --print-config > det.json    # edit, then:
+      ganforge detect train --real ./real --fake ./fakes --out det/ --config det.json --steps 2000
     """
-    from ganforge.detection.predict import save_detector
-    from ganforge.detection.train import DetectorTrainConfig, train_detector
-
-    cfg = DetectorTrainConfig(
-        crop=crop, channels=int(channels) if channels else None, steps=steps, batch=batch, lr=lr, view=view,
-        seed=seed, device=device, model={"processing": processing, **(model_kwargs or {})}, real_fpr=real_fpr or None,
-        threshold=threshold_rule, max_real_fpr=max_real_fpr,
-        augment={"blur_prob": blur_prob, "jpeg_prob": jpeg_prob, "resize_prob": resize_prob,
-                 "resize_scale": resize_scale, "resize_exact": _numbers(resize_exact or [], "--resize-exact"),
-                 "resize_exact_prob": resize_exact_prob},
-    )
-    sim_steps = tuple(_numbers(simulate_steps or [""], "--simulate-steps", int, minimum=1))
-    if not fakes and not simulate:
-        raise click.UsageError("give fake images with --fake (and/or simulated ones with --simulate)")
-    from ganforge.detection.simulate import check_upsamplers
-
-    try:
-        check_upsamplers(simulate or [])
-    except ValueError as e:
-        raise click.UsageError(f"--simulate: {e}") from None
-    sources = {"real": real, "fake": list(fakes), "n_fake": n_fake, "max_real": max_real,
-               "truncation": list(truncation), "simulate": simulate or [], "simulate_steps": list(sim_steps)}
-    if dry_run:
-        click.echo(json.dumps({"train": cfg.to_dict(), "sources": sources}, indent=2))
+    sources, cfg = _resolve(config, steps, device, seed)
+    if print_config:
+        click.echo(json.dumps({"sources": sources.to_dict(), "train": cfg.to_dict()}, indent=2))
         return
-    (real_set,) = _load_sources((real,), max_real, seed, truncation, data_dir, device, quiet, "real")
-    fake_sets = _load_sources(fakes, n_fake, seed + 1, truncation, data_dir, device, quiet, "fake")
-    if simulate:
-        from ganforge.detection.simulate import simulated_fakes
-        from ganforge.detection.train import infer_channels
+    if not real or not out:
+        raise click.UsageError("--real and --out are required (or --print-config)")
+    if not fakes and not sources.simulate:
+        raise click.UsageError("give fake images with --fake (and/or simulated ones with sources.simulate in --config)")
+    _train_and_save(real, fakes, out, sources, cfg, quiet)
 
-        c = int(channels) if channels else infer_channels([real_set, *fake_sets])
-        fake_sets += simulated_fakes(real_set.converted(c), simulate, n_fake, crop, sim_steps, seed,
-                                     progress=not quiet)
+
+def _train_and_save(real: str, fakes: tuple[str, ...], out: str, sources, cfg, quiet: bool) -> None:
+    from ganforge.detection.predict import save_detector
+    from ganforge.detection.train import infer_channels, train_detector
+
+    s = sources
+    (real_set,) = _load_sources((real,), s.max_real, cfg.seed, s.truncation, s.data_dir, cfg.device, quiet, "real")
+    fake_sets = _load_sources(fakes, s.n_fake, cfg.seed + 1, s.truncation, s.data_dir, cfg.device, quiet, "fake")
+    if s.simulate:
+        from ganforge.detection.simulate import simulated_fakes
+
+        c = cfg.channels or infer_channels([real_set, *fake_sets])
+        fake_sets += simulated_fakes(real_set.converted(c), s.simulate, s.n_fake, cfg.crop, tuple(s.simulate_steps),
+                                     cfg.seed, progress=not quiet)
     try:
         net, report = train_detector(real_set, fake_sets, cfg, progress=not quiet)
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-    path = save_detector(out, net.cpu(), {"train": cfg.to_dict(), "data": sources, "report": report}, view)
+    data = {"real": real, "fake": list(fakes), **s.to_dict()}
+    path = save_detector(out, net.cpu(), {"train": cfg.to_dict(), "data": data, "report": report})
     click.echo(json.dumps(report, indent=2))
     cal = report["calibration"]
     click.echo(f"wrote {path} (temperature {cal['temperature']:.3f}; test ECE {cal['ece_before']:.4f} -> "
@@ -194,15 +157,18 @@ def train_cmd(real: str, fakes: tuple[str, ...], simulate: list[str] | None, sim
 @click.argument("source", metavar="IMAGE|DIR")
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", help="Output format.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write here instead of standard output.")
-@click.option("--batch", type=click.IntRange(1), default=64, help="Images per forward pass.")
+@click.option("--batch", type=click.IntRange(1), default=64, help="Regions per forward pass.")
 @click.option("--device", default="cpu", help="cpu, cuda, mps.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def predict_cmd(detector: str, source: str, fmt: str, out: str | None, batch: int, device: str, quiet: bool) -> None:
     """Probability that each image is generated (calibrated), for one image or every image of a folder.
 
     \b
-    Unreadable files get an entry with an "error" field; the rest of the folder is still scored.
-    Exit status: 0 if at least one image was scored, 1 if none could be.
+    Any size and mode (grey, RGB, RGBA, CMYK, palette): each picture is scored on up to 16 tiles at its
+    native resolution (a picture smaller than the detector's crop is upscaled to it) and the tiles' logits
+    are averaged. One record per file: path, probability (that it is generated), label (fake when the
+    probability is >= 0.5), regions (tiles scored), error (why a file could not be read; the rest of the
+    folder is still scored). Exit status: 0 if at least one image was scored, 1 if none could be.
     Examples:
       ganforge detect predict det/ photo.jpg
       ganforge detect predict det/ ./folder --format csv --out scores.csv
@@ -216,18 +182,21 @@ def predict_cmd(detector: str, source: str, fmt: str, out: str | None, batch: in
         Path(out).write_text(text)
     else:
         click.echo(text, nl=False)
-    n_err = sum("error" in r for r in records)
+    n_err = sum(r["error"] is not None for r in records)
     n_ok = len(records) - n_err
-    click.echo(f"scored {n_ok} image(s), {n_err} unreadable", err=True)
+    n_regions = sum(r["regions"] for r in records)
+    click.echo(f"scored {n_ok} image(s), {n_err} unreadable ({n_regions} regions)", err=True)
     if n_ok == 0:
         raise SystemExit(1)
 
 
 def _format(records: list[dict[str, Any]], fmt: str) -> str:
+    from ganforge.detection.predict import PREDICT_FIELDS
+
     if fmt == "json":
         return json.dumps(records, indent=2) + "\n"
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["file", "p_fake", "logit", "label", "error"], lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=list(PREDICT_FIELDS), lineterminator="\n")
     w.writeheader()
     for r in records:
         w.writerow(r)

@@ -15,7 +15,12 @@ blur with sigma ~ U[blur_sigma], with probability ``jpeg_prob`` a JPEG re-compre
 flip. Exact ratios matter because a continuous draw almost never gives one: halving an image and scaling it back up
 (as the test view does for images smaller than the crop) leaves the very 2x2 pattern of generator upsampling, a
 trace that no nearby ratio leaves. Images smaller than ``crop`` are upscaled (bicubic) so the short side equals
-``crop``; that is explicit here and in the test view, never inside the network.
+``crop``; that is explicit here and in the scored regions, never inside the network.
+
+Scoring (``regions``): an image is scored on up to ``MAX_TILES_PER_SIDE`` x ``MAX_TILES_PER_SIDE`` ``crop`` x ``crop``
+tiles at native resolution, spread evenly over it and started on the 8x8 JPEG grid, never on a global resize (which
+erases the traces, issue 17); a predict or eval averages the tiles' logits. Older detectors recorded a test view: a
+"center-crop" one is scored the same way, a "resize" one is refused (``REMOVED_VIEWS``).
 """
 
 from __future__ import annotations
@@ -33,8 +38,13 @@ from tqdm import tqdm
 from ganforge.data.errors import DataError
 from ganforge.data.formats import IMAGE_EXTENSIONS, decode_image, iter_image_folder
 from ganforge.data.transforms import convert_channels
+from ganforge.models.detector import ProcessingStep
 
-VIEWS = ("center-crop", "resize")
+VIEW = "tiles"  # what detectors record in config.json's preprocess.view
+VIEWS = (VIEW, "center-crop")  # "center-crop": older detectors' name for it, scored the same way
+REMOVED_VIEWS = {"resize": "a global resize of the whole image to the crop, which erases the traces; removed, "
+                           "images are scored on tiles at native resolution"}
+MAX_TILES_PER_SIDE = 4  # at most 16 regions per image
 
 
 @dataclass
@@ -230,22 +240,45 @@ def random_crop(arr: np.ndarray, crop: int, rng: np.random.Generator) -> np.ndar
     return arr[top : top + crop, left : left + crop]
 
 
-def inference_view(
-    arr: np.ndarray, crop: int, channels: int, view: str = "center-crop", name: str = "image"
-) -> np.ndarray:
-    """The deterministic input the detector scores: ``[crop, crop, channels]`` uint8.
-
-    ``center-crop`` (default, as CNNDetection evaluates): the central ``crop`` x ``crop`` patch at native
-    resolution, after an upscale of the short side to ``crop`` if the image is smaller. ``resize``: the whole image
-    resized (bicubic) to ``crop`` x ``crop``, which keeps all content but resamples the spectrum.
-    """
+def check_view(view: str) -> None:
+    """Refuse a removed or unknown test view, naming it."""
+    if view in REMOVED_VIEWS:
+        raise ValueError(f"test view {view!r} ({REMOVED_VIEWS[view]})")
     if view not in VIEWS:
         raise ValueError(f"test view must be one of {VIEWS}, got {view!r}")
-    arr = to_channels(arr, channels, name)
-    if view == "resize":
-        h, w = arr.shape[:2]
-        return arr if (h, w) == (crop, crop) else _np(_pil(arr).resize((crop, crop), Image.BICUBIC))
-    return center_crop(arr, crop)
+
+
+def inference_view(
+    arr: np.ndarray, crop: int, channels: int, view: str = VIEW, name: str = "image"
+) -> np.ndarray:
+    """The central ``[crop, crop, channels]`` uint8 patch at native resolution (after an upscale of the short side to
+    ``crop`` if the image is smaller): what a picture of "the region the detector saw" shows, and the patch the
+    spectrum statistics are taken on. Scoring uses every tile of ``regions``."""
+    check_view(view)
+    return center_crop(to_channels(arr, channels, name), crop)
+
+
+def tile_origins(size: int, crop: int, per_side: int = MAX_TILES_PER_SIDE) -> list[int]:
+    """Start positions of up to ``per_side`` tiles of ``crop`` along a side of ``size >= crop`` pixels: as many as
+    cover the side (at most ``per_side``), evenly spread from the first pixel to the last, each moved back onto the
+    8x8 grid a JPEG decoder used (so the JPEG lattice stays visible, ``ganforge.models.jpeg_trace``)."""
+    if size < crop:
+        raise ValueError(f"side {size} is smaller than the crop {crop}")
+    n = min(per_side, -(-size // crop))
+    starts = np.linspace(0, size - crop, n).round().astype(int) if n > 1 else np.zeros(1, dtype=int)
+    return sorted({int(o - o % 8) for o in starts})
+
+
+def regions(
+    arr: np.ndarray, crop: int, channels: int, name: str = "image", per_side: int = MAX_TILES_PER_SIDE
+) -> list[np.ndarray]:
+    """The ``[crop, crop, channels]`` uint8 tiles an image is scored on, at native resolution (``tile_origins`` along
+    each side; an image smaller than ``crop`` is first upscaled so its short side is ``crop``, explicitly).
+    Channels are converted explicitly (:func:`to_channels`)."""
+    arr = fit_short_side(to_channels(arr, channels, name), crop)
+    h, w = arr.shape[:2]
+    return [arr[t : t + crop, u : u + crop] for t in tile_origins(h, crop, per_side)
+            for u in tile_origins(w, crop, per_side)]
 
 
 def to_tensor(arrs: list[np.ndarray]) -> torch.Tensor:
@@ -312,34 +345,39 @@ class Augment:
 
     def apply(
         self, arr: np.ndarray, crop: int, rng: np.random.Generator, force: dict[str, bool] | None = None
-    ) -> tuple[np.ndarray, dict[str, bool]]:
-        """An augmented patch and which processing steps changed it (``{"blur", "jpeg", "resize"} -> bool``).
+    ) -> tuple[np.ndarray, dict[ProcessingStep, bool]]:
+        """An augmented patch and which processing steps changed it (``{step: bool}`` for every
+        :class:`~ganforge.models.detector.ProcessingStep`; a step equals its name, ``applied["jpeg"]``).
 
         ``force`` fixes whether a step is applied (its strength is still drawn from its range); steps it does not
         name follow their probabilities. The record teaches the detector's processing head and sorts held-out reals
-        into the cells whose thresholds ``set_cell_thresholds`` places. A rescale or blur that leaves the pixels as
-        they were (factor rounding to the same size, sigma 0) counts as not applied.
+        into the cells whose thresholds ``ganforge.detection.thresholds`` places. A rescale or blur that leaves the
+        pixels as they were (factor rounding to the same size, sigma 0) counts as not applied.
         """
         force = force or {}
+        unknown = sorted(set(force) - set(ProcessingStep))
+        if unknown:
+            raise ValueError(f"force names unknown processing step(s) {unknown}; expected some of "
+                             f"{[str(s) for s in ProcessingStep]}")
 
         def happens(step: str, prob: float) -> bool:
             return force[step] if step in force else bool(rng.random() < prob)
 
-        applied = {"blur": False, "jpeg": False, "resize": False}
-        if happens("resize", self.resize_prob):
+        applied = dict.fromkeys(ProcessingStep, False)
+        if happens(ProcessingStep.RESIZE, self.resize_prob):
             factor = float(rng.uniform(*self.resize_scale))
             if self.resize_exact and rng.random() < self.resize_exact_prob:
                 factor = float(rng.choice(self.resize_exact))
             out = rescale(arr, factor)
-            applied["resize"] = out.shape != arr.shape
+            applied[ProcessingStep.RESIZE] = out.shape != arr.shape
             arr = out
-        if happens("blur", self.blur_prob):
+        if happens(ProcessingStep.BLUR, self.blur_prob):
             sigma = float(rng.uniform(*self.blur_sigma))
-            applied["blur"] = sigma > 0
+            applied[ProcessingStep.BLUR] = sigma > 0
             arr = gaussian_blur(arr, sigma)
-        if happens("jpeg", self.jpeg_prob):
+        if happens(ProcessingStep.JPEG, self.jpeg_prob):
             arr = jpeg(arr, int(rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1)))
-            applied["jpeg"] = True
+            applied[ProcessingStep.JPEG] = True
         arr = random_crop(arr, crop, rng)
         if self.flip and rng.random() < 0.5:
             arr = arr[:, ::-1]

@@ -1,8 +1,13 @@
 """Scoring images with a detector, and saving/loading detector checkpoints.
 
 A detector checkpoint is an ordinary ganforge checkpoint folder (``ganforge.checkpoint``) holding one network,
-``detector``, and a ``config.json`` with ``kind: "detector"``, the preprocessing (crop, channels, test view), the
-training configuration and sources, and the calibration results (temperature, ECE before/after).
+``detector``, and a ``config.json`` with ``kind: "detector"``, the preprocessing (crop, channels, view ``"tiles"``),
+the training configuration and sources, and the calibration results (temperature, ECE before/after). Checkpoints
+that record a removed mode (``ganforge.detection.config.removed_modes``) are refused with its name.
+
+Any picture is scored the same way (issue 17, "any picture"): channels converted explicitly, up to 16 ``crop`` x
+``crop`` tiles at native resolution (``ganforge.detection.data.regions``; an image smaller than the crop is upscaled
+to it), one logit per tile, and the image's logit is their mean. ``predict_path`` says how many regions it scored.
 """
 
 from __future__ import annotations
@@ -16,86 +21,110 @@ from scipy.special import expit
 from tqdm import tqdm
 
 from ganforge.checkpoint import CheckpointError, load_networks, read_config, resolve_checkpoint, save_checkpoint
-from ganforge.detection.data import VIEWS, ImageSet, Perturbation, inference_view, read_images, to_tensor
+from ganforge.detection.data import VIEW, ImageSet, Perturbation, check_view, read_images, regions, to_tensor
 from ganforge.models.detector import Detector
 
 KIND = "detector"
+PREDICT_FIELDS = ("path", "probability", "label", "regions", "error")  # one record per file, every field present
 
 
-def save_detector(path: str | Path, net: Detector, info: dict[str, Any], view: str = "center-crop") -> Path:
-    """Write ``net`` (with its fitted temperature and spectrum statistics) and ``info`` (training config, sources,
-    calibration report) as a checkpoint folder; ``view`` is the test view ``predict`` will use."""
-    if view not in VIEWS:
-        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
-    config = {"kind": KIND, "preprocess": {"crop": net.crop, "channels": net.channels, "view": view}, **info}
+def save_detector(path: str | Path, net: Detector, info: dict[str, Any]) -> Path:
+    """Write ``net`` (with its fitted temperature, thresholds and spectrum statistics) and ``info`` (training config,
+    sources, calibration report) as a checkpoint folder."""
+    config = {"kind": KIND, "preprocess": {"crop": net.crop, "channels": net.channels, "view": VIEW}, **info}
     return save_checkpoint(path, {"detector": net}, config)
 
 
 def load_detector(path: str | Path, device: str | torch.device = "cpu") -> tuple[Detector, dict[str, Any]]:
-    """The detector of a checkpoint folder and its ``config.json``; other checkpoints are refused by name."""
+    """The detector of a checkpoint folder and its ``config.json``; other checkpoints, and detectors that used a
+    removed mode, are refused by name."""
+    from ganforge.detection.config import removed_modes
+
     ckpt = resolve_checkpoint(path)
     meta = read_config(ckpt)
     if meta.get("kind") != KIND or "detector" not in meta.get("networks", {}):
         raise CheckpointError(f"{ckpt}: not a detector checkpoint (kind={meta.get('kind')!r}); "
                               "train one with `ganforge detect train`")
-    net = load_networks(ckpt, ["detector"], device=device)["detector"]
+    removed = removed_modes(meta)
+    try:
+        net = None if removed else load_networks(ckpt, ["detector"], device=device)["detector"]
+    except ValueError as e:
+        removed = [str(e)]
+    if removed:
+        raise CheckpointError(f"{ckpt}: this detector used a removed mode: {'; '.join(removed)}. Retrain it with "
+                              "`ganforge detect train`")
     if not isinstance(net, Detector):
         raise CheckpointError(f"{ckpt}: network 'detector' is a {type(net).__name__}, not a Detector")
     return net, meta
 
 
-@torch.no_grad()
-def score_arrays(
-    net: Detector,
-    images: list[np.ndarray],
-    view: str = "center-crop",
-    perturb: Perturbation | None = None,
-    batch_size: int = 64,
-    progress: bool = False,
-    names: list[str] | None = None,
-    raw: bool = False,
-) -> np.ndarray:
-    """Raw logits ``[N]`` (positive = generated) for uint8 ``[H, W, C]`` images of any size and channel count.
+def _forward(net: Detector, tiles: list[np.ndarray], raw: bool) -> np.ndarray:
+    x = to_tensor(tiles).to(next(net.parameters()).device)
+    return (net.forward_parts(x)[0] if raw else net(x)).double().cpu().numpy()
 
-    Each image is optionally degraded by ``perturb`` (at native size), then brought to the detector's input by
-    ``inference_view`` (explicit channel conversion, then centre crop or resize to ``net.crop``). ``raw``: the
-    scores before any processing-dependent threshold (``Detector.forward_parts``), which placing those thresholds
-    needs.
+
+@torch.no_grad()
+def score_regions(
+    net: Detector, images: list[np.ndarray], view: str = VIEW, perturb: Perturbation | None = None,
+    batch_size: int = 64, progress: bool = False, names: list[str] | None = None, raw: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits ``[N]`` (positive = generated; the mean over each image's regions) and region counts ``[N]`` for
+    uint8 ``[H, W, C]`` images of any size and channel count.
+
+    Each image is optionally degraded by ``perturb`` (at native size), then cut into its regions
+    (``ganforge.detection.data.regions``). ``view``: the one a checkpoint recorded (``"tiles"``, or an older
+    detector's ``"center-crop"``, scored the same way). ``raw``: scores before any processing-dependent threshold
+    (``Detector.forward_parts``), which placing those thresholds needs. ``batch_size`` counts regions.
     """
+    check_view(view)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     was_training = net.training
     net.eval()
-    device = next(net.parameters()).device
+    tiles: list[np.ndarray] = []
+    owner: list[int] = []
     out: list[np.ndarray] = []
-    starts = range(0, len(images), batch_size)
     try:
-        for start in tqdm(starts, desc="scoring", unit="batch", leave=False, disable=not progress):
-            chunk = []
-            for i in range(start, min(len(images), start + batch_size)):
-                arr = perturb(images[i]) if perturb is not None else images[i]
-                chunk.append(inference_view(arr, net.crop, net.channels, view, names[i] if names else f"image #{i}"))
-            x = to_tensor(chunk).to(device)
-            out.append((net.forward_parts(x)[0] if raw else net(x)).float().cpu().numpy())
+        for i in tqdm(range(len(images)), desc="scoring", unit="img", leave=False, disable=not progress):
+            arr = perturb(images[i]) if perturb is not None else images[i]
+            new = regions(arr, net.crop, net.channels, names[i] if names else f"image #{i}")
+            tiles += new
+            owner += [i] * len(new)
+            while len(tiles) >= batch_size or (tiles and i == len(images) - 1):
+                out.append(_forward(net, tiles[:batch_size], raw))
+                tiles = tiles[batch_size:]
     finally:
         net.train(was_training)
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+    counts = np.bincount(np.array(owner, dtype=np.int64), minlength=len(images))
+    sums = np.bincount(np.array(owner, dtype=np.int64), np.concatenate(out) if out else None, minlength=len(images))
+    return (sums / np.maximum(counts, 1)).astype(np.float32), counts
+
+
+def score_arrays(
+    net: Detector, images: list[np.ndarray], view: str = VIEW, perturb: Perturbation | None = None,
+    batch_size: int = 64, progress: bool = False, names: list[str] | None = None, raw: bool = False,
+) -> np.ndarray:
+    """The logits of :func:`score_regions` alone, ``[N]``."""
+    return score_regions(net, images, view, perturb, batch_size, progress, names, raw)[0]
 
 
 def predict_path(
     net: Detector, meta: dict[str, Any], source: str | Path, batch_size: int = 64, progress: bool = False
 ) -> list[dict[str, Any]]:
-    """One record per file of an image or folder: ``{"file", "p_fake", "logit", "label"}`` for images that were
-    scored and ``{"file", "error"}`` for files that could not be read; unreadable files never stop the rest."""
+    """One record per file of an image or folder, in the folder's order, each with every ``PREDICT_FIELDS`` key:
+    ``probability`` that the image is generated (calibrated), ``label`` ("fake" when it is >= 0.5, else "real"),
+    ``regions`` scored, and ``error`` (None, or why the file could not be read: then probability and label are None
+    and regions 0). Unreadable files never stop the rest."""
     images: ImageSet = read_images(source, progress=progress)
-    view = meta.get("preprocess", {}).get("view", "center-crop")
+    view = (meta.get("preprocess") or {}).get("view", VIEW)
     records: list[dict[str, Any]] = []
     if len(images):
-        logits = score_arrays(net, images.images, view, batch_size=batch_size, progress=progress, names=images.names)
-        t = float(net.temperature)
-        probs = expit(logits.astype(np.float64) / t)
-        for name, lg, p in zip(images.names, logits, probs, strict=True):
-            label = "fake" if p >= 0.5 else "real"
-            records.append({"file": name, "p_fake": float(p), "logit": float(lg), "label": label})
-    records += [{"file": e["file"], "error": e["error"]} for e in images.errors]
-    return sorted(records, key=lambda r: r["file"])  # the folder's order, errors in their place
+        logits, counts = score_regions(net, images.images, view, batch_size=batch_size, progress=progress,
+                                       names=images.names)
+        probs = expit(logits.astype(np.float64) / float(net.temperature))
+        for name, p, n in zip(images.names, probs, counts, strict=True):
+            records.append({"path": name, "probability": float(p), "label": "fake" if p >= 0.5 else "real",
+                            "regions": int(n), "error": None})
+    records += [{"path": e["file"], "probability": None, "label": None, "regions": 0, "error": e["error"]}
+                for e in images.errors]
+    return sorted(records, key=lambda r: r["path"])

@@ -27,16 +27,17 @@ Architecture (``forward(img [N, C, H, W] in [-1, 1]) -> logit [N]``, positive = 
   one hidden fully connected layer -> ``hidden``.
 - head: concatenation -> linear -> one score.
 - processing head (``processing``, e.g. ``"jpeg+resize"``; :class:`ProcessingHead`): one logit per processing step
-  saying whether the image was re-compressed / resized / blurred after it was made, learned from the augmentation's
-  own record of what it did (resize and blur by a probe on the detached features; JPEG from the DCT quantisation
-  lattice, ``ganforge.models.jpeg_trace``). The decision threshold depends on it: ``proc_thresholds`` holds one
-  threshold per combination of steps (a cell), placed by ``ganforge.detection.train.set_cell_thresholds`` at a
-  false-positive rate on held-out reals processed that way, and ``forward`` subtracts the expected threshold under
-  the predicted cell probabilities. Why: processing moves the scores of *real* images towards "generated" (JPEG
-  and downscaling remove the fine structure reals have and generators lack), so one global threshold either flags
-  processed reals or misses clean fakes of an unseen generator, whose scores fall between clean and processed
-  reals. Without a processing head (``processing=""``, the older layout) the head's bias carries a single global
-  threshold.
+  (:class:`ProcessingStep`) saying whether the image was re-compressed / resized / blurred after it was made, learned
+  from the augmentation's own record of what it did (resize and blur by a probe on the detached features; JPEG from
+  the DCT quantisation lattice, ``ganforge.models.jpeg_trace``, by a logistic model that
+  ``ganforge.detection.processing`` fits before training). The decision threshold depends on it:
+  ``proc_thresholds`` holds one threshold per combination of steps (a cell), placed by
+  ``ganforge.detection.thresholds``, and ``forward`` subtracts the expected threshold under the predicted cell
+  probabilities. Why: processing moves the scores of *real* images towards "generated" (JPEG and downscaling remove
+  the fine structure reals have and generators lack), so one global threshold either flags processed reals or misses
+  clean fakes of an unseen generator, whose scores fall between clean and processed reals (BENCHMARKS.md, run D
+  against runs E-H). Detectors saved without a processing head (``processing=""``, one global threshold in the
+  head's bias) are refused at load with that reason (:meth:`Detector.saved_config`).
 
 Input size: all branches accept any ``H, W >= spectrum_size`` (the pixel branch is fully convolutional; the spectrum
 is pooled over normalised frequency, so a peak at 1/4 cycles/pixel lands in the same bin at any size). ``crop`` is
@@ -49,6 +50,8 @@ inputs explicitly (grey replicated to RGB, RGB to ITU-R 601 luminance, alpha com
 from __future__ import annotations
 
 import math
+from enum import Enum
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -58,11 +61,26 @@ from ganforge.models import register_network
 from ganforge.models.base import Network
 from ganforge.models.jpeg_trace import jpeg_lattice_fit
 
+
+class ProcessingStep(str, Enum):
+    """The image processing the training augmentation applies (``ganforge.detection.data.Augment``) and the processing
+    head recognises: the one list of their names. A member equals, hashes and prints as its name (``"jpeg"``), so
+    configs, reports and the augmentation's record use plain strings."""
+
+    BLUR = "blur"
+    JPEG = "jpeg"
+    RESIZE = "resize"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+    __hash__ = str.__hash__
+
+
+PROCESSING_STEPS = tuple(s.value for s in ProcessingStep)
 SPECTRA = ("fft", "dct")
 BRANCHES = ("pixel", "spectrum", "saturation")
 BRANCH_ALIASES = {"both": ("pixel", "spectrum")}  # the name older saved detectors use
 PIXEL_INPUTS = ("image", "npr", "image+npr")
-PROCESSING_STEPS = ("blur", "jpeg", "resize")  # the steps of ganforge.detection.data.Augment the head can recognise
 DEFAULT_PROCESSING = "jpeg+resize"
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, the same weights as ganforge.data.transforms.convert_channels
 _LOG_EPS = 1e-4  # below the uint8 quantisation noise floor (~2e-3 per orthonormal frequency bin)
@@ -127,16 +145,20 @@ def saturation_features(img: torch.Tensor) -> torch.Tensor:
     return torch.cat([clip, hist], dim=2).flatten(1).to(img.dtype)
 
 
-def parse_processing(processing: str) -> tuple[str, ...]:
-    """``"jpeg+resize"`` -> ``("jpeg", "resize")``; ``""`` -> ``()`` (no processing head). Unknown names are errors."""
+REMOVED_PROCESSING = ("one global threshold in the head's bias, removed: processing-aware thresholds replaced it "
+                      "(BENCHMARKS.md, run D against runs E-H)")
+
+
+def parse_processing(processing: str) -> tuple[ProcessingStep, ...]:
+    """``"jpeg+resize"`` -> ``(JPEG, RESIZE)``; unknown, repeated or no names are errors."""
     if processing == "":
-        return ()
+        raise ValueError(f"processing '' ({REMOVED_PROCESSING}); name the steps, e.g. {DEFAULT_PROCESSING!r}")
     names = tuple(p.strip() for p in processing.split("+"))
     bad = [p for p in names if p not in PROCESSING_STEPS]
     if bad or len(set(names)) != len(names):
-        raise ValueError(f"processing must be '' or distinct names from {PROCESSING_STEPS} joined by '+', "
+        raise ValueError(f"processing must be distinct names from {PROCESSING_STEPS} joined by '+', "
                          f"got {processing!r}")
-    return names
+    return tuple(ProcessingStep(p) for p in names)
 
 
 def cell_index(applied: tuple[bool, ...] | list[bool]) -> int:
@@ -156,6 +178,31 @@ def npr_residual(x: torch.Tensor) -> torch.Tensor:
     return x - anchor
 
 
+def _check_args(channels: int, crop: int, width: int, depth: int, spectrum: str, spectrum_size: int,
+                spectrum_channels: str, hidden: int, pixel_input: str) -> None:
+    if channels not in (1, 3):
+        raise ValueError(f"detector channels must be 1 or 3, got {channels}")
+    if spectrum not in SPECTRA:
+        raise ValueError(f"spectrum must be one of {SPECTRA}, got {spectrum!r}")
+    if spectrum_channels not in ("gray", "each"):
+        raise ValueError(f"spectrum_channels must be 'gray' or 'each', got {spectrum_channels!r}")
+    if depth < 1 or width < 1 or hidden < 1:
+        raise ValueError(f"depth, width and hidden must be >= 1, got {depth}, {width}, {hidden}")
+    if not 2 <= spectrum_size <= crop:
+        raise ValueError(f"spectrum_size must be in [2, crop={crop}], got {spectrum_size}")
+    if pixel_input not in PIXEL_INPUTS:
+        raise ValueError(f"pixel_input must be one of {PIXEL_INPUTS}, got {pixel_input!r}")
+
+
+def _pixel_branch(in_ch: int, width: int, depth: int) -> tuple[nn.Sequential, int]:
+    """A stride-1 3x3 convolution then ``depth`` stride-2 stages; returns it and its pooled feature width."""
+    widths = [min(width * 2**i, 8 * width) for i in range(depth + 1)]
+    layers: list[nn.Module] = [nn.Conv2d(in_ch, widths[0], 3, 1, 1), nn.LeakyReLU(0.2)]
+    for a, b in zip(widths[:-1], widths[1:], strict=True):
+        layers += [nn.Conv2d(a, b, 3, 2, 1), nn.GroupNorm(_groups(b), b), nn.LeakyReLU(0.2)]
+    return nn.Sequential(*layers), 2 * widths[-1]
+
+
 @register_network("detector")
 class Detector(Network):
     """Real-vs-generated image classifier; see the module docstring for the design and the papers.
@@ -172,12 +219,21 @@ class Detector(Network):
         branches: the branches joined by ``+`` (``"pixel+spectrum+saturation"``; ``"both"`` = pixel + spectrum, the
             older default); fewer for ablations.
         pixel_input: what the pixel branch sees: ``"npr"``, ``"image"`` or ``"image+npr"``.
-        processing: the processing steps (``blur``, ``jpeg``, ``resize``) joined by ``+`` whose presence sets the
-            threshold (one per combination); ``""`` for one global threshold in the head's bias.
+        processing: the processing steps (:class:`ProcessingStep` names) joined by ``+`` whose presence sets the
+            threshold (one per combination).
     """
 
-    # Arguments older saved detectors lack: they fed the image itself to the pixel branch and had no processing head.
+    # Arguments older saved detectors lack: they fed the image itself to the pixel branch and had no processing head
+    # (the latter is refused by saved_config).
     legacy_defaults = {"pixel_input": "image", "processing": ""}
+
+    @classmethod
+    def saved_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """As ``Network.saved_config``; a detector saved without a processing head is refused, naming the mode."""
+        out = super().saved_config(config)
+        if out.get("processing") == "":
+            raise ValueError(f"this detector was saved with processing '' ({REMOVED_PROCESSING})")
+        return out
 
     def __init__(
         self,
@@ -194,57 +250,33 @@ class Detector(Network):
         processing: str = DEFAULT_PROCESSING,
     ) -> None:
         super().__init__()
-        if channels not in (1, 3):
-            raise ValueError(f"detector channels must be 1 or 3, got {channels}")
-        if spectrum not in SPECTRA:
-            raise ValueError(f"spectrum must be one of {SPECTRA}, got {spectrum!r}")
-        if spectrum_channels not in ("gray", "each"):
-            raise ValueError(f"spectrum_channels must be 'gray' or 'each', got {spectrum_channels!r}")
+        _check_args(channels, crop, width, depth, spectrum, spectrum_size, spectrum_channels, hidden, pixel_input)
         used = parse_branches(branches)
-        if depth < 1 or width < 1 or hidden < 1:
-            raise ValueError(f"depth, width and hidden must be >= 1, got {depth}, {width}, {hidden}")
-        if not 2 <= spectrum_size <= crop:
-            raise ValueError(f"spectrum_size must be in [2, crop={crop}], got {spectrum_size}")
-        if pixel_input not in PIXEL_INPUTS:
-            raise ValueError(f"pixel_input must be one of {PIXEL_INPUTS}, got {pixel_input!r}")
         self.proc_steps = parse_processing(processing)
         self.channels, self.crop, self.branches, self.pixel_input = channels, crop, branches, pixel_input
         self.spectrum, self.spectrum_size = spectrum, spectrum_size
         self.spec_c = 1 if spectrum_channels == "gray" or channels == 1 else channels
         self.gray = spectrum_channels == "gray" and channels == 3
         feat = 0
+        self.pixel = self.spec_head = self.sat_head = None
         if "pixel" in used:
-            widths = [min(width * 2**i, 8 * width) for i in range(depth + 1)]
-            in_ch = channels * (2 if pixel_input == "image+npr" else 1)
-            layers: list[nn.Module] = [nn.Conv2d(in_ch, widths[0], 3, 1, 1), nn.LeakyReLU(0.2)]
-            for a, b in zip(widths[:-1], widths[1:], strict=True):
-                layers += [nn.Conv2d(a, b, 3, 2, 1), nn.GroupNorm(_groups(b), b), nn.LeakyReLU(0.2)]
-            self.pixel = nn.Sequential(*layers)
-            feat += 2 * widths[-1]
-        else:
-            self.pixel = None
+            self.pixel, w = _pixel_branch(channels * (2 if pixel_input == "image+npr" else 1), width, depth)
+            feat += w
         spec_shape = (2 * self.spec_c, spectrum_size, spectrum_size)  # average- and max-pooled spectra
         self.register_buffer("spec_mean", torch.zeros(spec_shape))
         self.register_buffer("spec_std", torch.ones(spec_shape))
         if "spectrum" in used:
             self.spec_head = nn.Sequential(nn.Linear(math.prod(spec_shape), hidden), nn.LeakyReLU(0.2))
             feat += hidden
-        else:
-            self.spec_head = None
         if "saturation" in used:
             self.sat_head = nn.Sequential(nn.Linear(channels * (2 + SAT_BINS), hidden), nn.LeakyReLU(0.2))
             feat += hidden
-        else:
-            self.sat_head = None
         self.head = nn.Linear(feat, 1)
-        if self.proc_steps:
-            k = len(self.proc_steps)
-            self.proc_head = ProcessingHead(feat, self.proc_steps)
-            self.register_buffer("proc_thresholds", torch.zeros(2**k))  # [cells], see cell_index
-            bits = [[(c >> j) & 1 for j in range(k)] for c in range(2**k)]
-            self.register_buffer("_cell_bits", torch.tensor(bits, dtype=torch.bool), persistent=False)  # [cells, k]
-        else:
-            self.proc_head = None
+        k = len(self.proc_steps)
+        self.proc_head = ProcessingHead(feat, self.proc_steps)
+        self.register_buffer("proc_thresholds", torch.zeros(2**k))  # [cells], see cell_index
+        bits = [[(c >> j) & 1 for j in range(k)] for c in range(2**k)]
+        self.register_buffer("_cell_bits", torch.tensor(bits, dtype=torch.bool), persistent=False)  # [cells, k]
         # Temperature scaling (Guo et al. 2017): predict_proba = sigmoid(logit / T); fitted after training.
         self.register_buffer("temperature", torch.ones(()))
 
@@ -257,7 +289,7 @@ class Detector(Network):
         if min(img.shape[-2:]) < self.spectrum_size:
             raise ValueError(
                 f"image {img.shape[-1]}x{img.shape[-2]} is smaller than the spectrum grid ({self.spectrum_size}); "
-                f"use the data pipeline's test view (crop {self.crop}) to bring it to size"
+                f"use the data pipeline's regions (crop {self.crop}) to bring it to size"
             )
 
     def spectrum_features(self, img: torch.Tensor) -> torch.Tensor:
@@ -294,8 +326,6 @@ class Detector(Network):
 
     def set_processing_thresholds(self, thresholds: torch.Tensor) -> None:
         """Install one decision threshold (a score) per processing cell, ``[2 ** len(proc_steps)]``."""
-        if self.proc_head is None:
-            raise ValueError("this detector has no processing head (processing=''); its threshold is the head's bias")
         if tuple(thresholds.shape) != tuple(self.proc_thresholds.shape) or not bool(torch.isfinite(thresholds).all()):
             raise ValueError(f"processing thresholds must be {len(self.proc_thresholds)} finite numbers, got "
                              f"shape {list(thresholds.shape)}")
@@ -306,12 +336,8 @@ class Detector(Network):
         p = torch.sigmoid(proc_logits).unsqueeze(1)  # [N, 1, k]
         return torch.where(self._cell_bits, p, 1 - p).prod(dim=2)  # [N, cells]
 
-    def forward_parts(
-        self, img: torch.Tensor, learned_only: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The score before any processing-dependent threshold ``[N]`` and the processing logits ``[N, k]`` (None
-        without a processing head); training uses both (``learned_only``: see ``ProcessingHead.forward``),
-        ``forward`` combines them."""
+    def features(self, img: torch.Tensor) -> torch.Tensor:
+        """The concatenated branch features ``[N, feat]`` the score and the processing probe read."""
         self.check_input(img)
         feats = []
         if self.pixel is not None:
@@ -322,15 +348,23 @@ class Detector(Network):
             feats.append(self.spec_head(spec.flatten(1)))
         if self.sat_head is not None:
             feats.append(self.sat_head(saturation_features(img)))
-        f = torch.cat(feats, dim=1)  # [N, feat]
-        proc = self.proc_head(f, img, learned_only) if self.proc_head is not None else None
-        return self.head(f).squeeze(1), proc
+        return torch.cat(feats, dim=1)
+
+    def forward_parts(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The score before any processing-dependent threshold ``[N]`` and the logit of every processing step
+        ``[N, len(proc_steps)]``; placing thresholds uses both, ``forward`` combines them."""
+        f = self.features(img)  # [N, feat]
+        return self.head(f).squeeze(1), self.proc_head(f, img)
+
+    def training_parts(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The score ``[N]`` and the logits of the steps trained with the detector ``[N, len(proc_head.learned)]``
+        (``ProcessingHead.probe``): what the training loss needs, without the costly JPEG lattice."""
+        f = self.features(img)  # [N, feat]
+        return self.head(f).squeeze(1), self.proc_head.probe(f)
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         """Logit ``[N]``, positive = generated: the score minus the threshold expected for the image's processing."""
         score, proc = self.forward_parts(img)
-        if proc is None:
-            return score
         return score - self.cell_probs(proc) @ self.proc_thresholds
 
     @torch.no_grad()
@@ -342,25 +376,25 @@ class Detector(Network):
 class ProcessingHead(nn.Module):
     """Per-step logits ``[N, k]`` saying which processing steps an image went through, in ``steps`` order.
 
-    Resizing and blurring are read from the detector's features by a linear probe (trained with the detector on
-    detached features: as a shared objective it cost the detection ranking on re-compressed, downscaled images, AUC
-    1.000 -> 0.958 for a seen family in the digits benchmark). JPEG is read from the DCT lattice
+    Resizing and blurring (``learned``) are read from the detector's features by a linear probe (trained with the
+    detector on detached features: as a shared objective it cost the detection ranking on re-compressed, downscaled
+    images, AUC 1.000 -> 0.958 for a seen family in the digits benchmark). JPEG is read from the DCT lattice
     (``ganforge.models.jpeg_trace``) alone, because in the detector's features smoothness stands in for
     re-compression and clean images of a smooth generator would get the thresholds of re-compressed reals. The
     lattice shows only at the image's own size: the JPEG logit says "compressed at this size", and a re-compression
-    followed by resizing is invisible to it (``set_cell_thresholds`` gives such cells one threshold). ``fit_jpeg``
-    fits the JPEG logit on augmented training images before the detector trains (a logistic regression on two
-    numbers; gradient steps at the detector's learning rate would take far longer to reach its weights).
+    followed by resizing is invisible to it. Its logistic model (``jpeg``, two numbers in) is not trained by the
+    detector's optimiser: ``ganforge.detection.processing.fit_jpeg_recogniser`` solves it before training and
+    installs it with :meth:`set_jpeg_model`.
     """
 
-    def __init__(self, feat: int, steps: tuple[str, ...]) -> None:
+    def __init__(self, feat: int, steps: tuple[ProcessingStep, ...]) -> None:
         super().__init__()
         self.steps = steps
-        self.others = [s for s in steps if s != "jpeg"]
-        self.seen = nn.Linear(feat, len(self.others)) if self.others else None
-        self.jpeg = nn.Linear(2, 1) if "jpeg" in steps else None
+        self.learned = [s for s in steps if s != ProcessingStep.JPEG]
+        self.seen = nn.Linear(feat, len(self.learned)) if self.learned else None
+        self.jpeg = nn.Linear(2, 1) if ProcessingStep.JPEG in steps else None
         for p in self.jpeg_parameters():
-            p.requires_grad_(False)  # fitted by fit_jpeg, not by the detector's optimiser
+            p.requires_grad_(False)  # fitted outside the network, not by the detector's optimiser
 
     def jpeg_parameters(self) -> list[nn.Parameter]:
         return [*self.jpeg.parameters()] if self.jpeg is not None else []
@@ -375,42 +409,27 @@ class ProcessingHead(nn.Module):
         return torch.stack([best, fit.mean(dim=1) - best], dim=1)
 
     @torch.no_grad()
-    def fit_jpeg(self, img: torch.Tensor, jpeg: torch.Tensor, resized: torch.Tensor, l2: float = 1e-3) -> None:
-        """Fit the lattice's logistic model on the images ``[M, C, H, W]`` that were not resized, from the record of
-        which were compressed (``jpeg``, ``resized``: bool ``[M]``; resized ones are left out, their lattice is
-        gone)."""
+    def set_jpeg_model(self, weight: torch.Tensor, bias: float) -> None:
+        """Install the JPEG logit's logistic model on ``lattice_summary``: ``weight [2]`` and ``bias``."""
         if self.jpeg is None:
             raise ValueError("this processing head does not recognise JPEG")
-        keep = ~resized
-        x, y = self.lattice_summary(img[keep]).double(), jpeg[keep].double()
-        if len(y) < 10 or y.min() == y.max():
-            raise ValueError(f"need >= 10 images at their own size, both compressed and not, to fit the JPEG "
-                             f"recogniser; got {len(y)} ({int(y.sum())} compressed)")
-        mu, sd = x.mean(dim=0), x.std(dim=0).clamp_min(1e-6)
-        z = (x - mu) / sd
-        w = torch.zeros(3, dtype=torch.float64)
-        for _ in range(50):  # Newton's method on the L2-regularised logistic likelihood
-            logit = z @ w[:2] + w[2]
-            p = torch.sigmoid(logit)
-            zb = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], dim=1)
-            grad = zb.T @ (p - y) / len(y) + l2 * torch.cat([w[:2], w.new_zeros(1)])
-            hess = (zb.T * (p * (1 - p))) @ zb / len(y) + l2 * torch.eye(3, dtype=z.dtype)
-            w -= torch.linalg.solve(hess, grad)
-        self.jpeg.weight.copy_((w[:2] / sd).view(1, 2))
-        self.jpeg.bias.fill_(float(w[2] - (w[:2] * mu / sd).sum()))
+        if tuple(weight.shape) != (2,) or not bool(torch.isfinite(weight).all()) or not math.isfinite(bias):
+            raise ValueError(f"the JPEG model needs 2 finite weights and a finite bias, got {weight.tolist()}, {bias}")
+        self.jpeg.weight.copy_(weight.view(1, 2))
+        self.jpeg.bias.fill_(float(bias))
 
-    def forward(self, feats: torch.Tensor, img: torch.Tensor, learned_only: bool = False) -> torch.Tensor:
-        """Logits ``[N, len(steps)]``; with ``learned_only``, ``[N, len(others)]`` for the steps trained with the
-        detector (what its training loss needs; the JPEG lattice, the costly part, is then skipped)."""
-        out: dict[str, torch.Tensor] = {}
-        other = feats.new_zeros(len(feats), 0)
-        if self.seen is not None:
-            other = self.seen(feats.detach())  # [N, len(others)]; a probe: it must not reshape the features
-            out.update({s: other[:, j] for j, s in enumerate(self.others)})
-        if learned_only:
-            return other
+    def probe(self, feats: torch.Tensor) -> torch.Tensor:
+        """Logits ``[N, len(learned)]`` of the steps read from the (detached) features."""
+        if self.seen is None:
+            return feats.new_zeros(len(feats), 0)
+        return self.seen(feats.detach())  # a probe: it must not reshape the features
+
+    def forward(self, feats: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
+        """Logits ``[N, len(steps)]`` from the features ``[N, feat]`` and the image ``[N, C, H, W]``."""
+        learned = self.probe(feats)
+        out = {s: learned[:, j] for j, s in enumerate(self.learned)}
         if self.jpeg is not None:
-            out["jpeg"] = self.jpeg(self.lattice_summary(img)).squeeze(1)  # [N], JPEG at the image's own size
+            out[ProcessingStep.JPEG] = self.jpeg(self.lattice_summary(img)).squeeze(1)  # [N], JPEG at its own size
         return torch.stack([out[s] for s in self.steps], dim=1)
 
 

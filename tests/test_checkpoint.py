@@ -94,7 +94,7 @@ def inside(path):
         time.sleep(60)
 
 
-real_save_file, real_write_text = ck.save_file, pathlib.Path.write_text
+real_save_file, real_torch_save, real_write_text = ck.save_file, torch.save, pathlib.Path.write_text
 real_rename, real_rmtree = os.rename, shutil.rmtree
 
 
@@ -103,6 +103,13 @@ def torn_weights(tensors, filename, *a, **k):
     with open(filename, "r+b") as f:
         f.truncate(os.path.getsize(filename) // 2)
     inside(filename)
+
+
+def torn_state(obj, f, *a, **k):
+    real_torch_save(obj, f, *a, **k)
+    with open(f, "r+b") as fh:
+        fh.truncate(os.path.getsize(f) // 2)
+    inside(f)
 
 
 def torn_config(self, text, *a, **k):
@@ -127,6 +134,8 @@ def before_cleanup(path, *a, **k):
 save(1)
 if window == "weights":
     ck.save_file = torn_weights
+elif window == "state":
+    torch.save = torn_state
 elif window == "config":
     pathlib.Path.write_text = torn_config
 elif window == "rename":
@@ -171,19 +180,22 @@ def _assert_torn(named: Path, window: str) -> None:
     if window == "weights":
         with pytest.raises(Exception):  # noqa: B017 - safetensors raises its own error types
             load_file(str(named))
+    elif window == "state":
+        with pytest.raises(Exception):  # noqa: B017 - a cut zip archive: torch raises RuntimeError or EOFError
+            torch.load(named, weights_only=True)
     else:
         with pytest.raises(json.JSONDecodeError):
             json.loads(named.read_text())
 
 
-@pytest.mark.parametrize("window", ["weights", "config", "rename", "cleanup"])
+@pytest.mark.parametrize("window", ["weights", "state", "config", "rename", "cleanup"])
 def test_kill_9_while_replacing_in_place_keeps_a_whole_checkpoint(tmp_path, window):
     """``latest`` is replaced in place: a kill in each window leaves the old whole one or the new whole one."""
     root = tmp_path / "run"
     latest = root / "latest"
     named, pid = _kill_inside(root, "replace", window)
     tmp, old = root / f".latest.tmp-{pid}", root / f".latest.old-{pid}"
-    if window in ("weights", "config"):  # cut while writing the new folder: the previous one is untouched
+    if window in ("weights", "state", "config"):  # cut while writing the new folder: the previous one is untouched
         assert named.parent == tmp and latest.is_dir() and not old.exists()
         _assert_torn(named, window)
         expected = 1
@@ -200,7 +212,7 @@ def test_kill_9_while_replacing_in_place_keeps_a_whole_checkpoint(tmp_path, wind
     assert read_config(latest)["i"] == 3  # a resumed run can write over what the kill left
 
 
-@pytest.mark.parametrize("window", ["weights", "config", "rename"])
+@pytest.mark.parametrize("window", ["weights", "state", "config", "rename"])
 def test_kill_9_while_adding_a_checkpoint_lists_only_whole_ones(tmp_path, window):
     """A new ``ckpt-*`` folder is invisible until whole: the run resolves to the previous checkpoint."""
     root = tmp_path / "run"

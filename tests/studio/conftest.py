@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,36 @@ def colour_run(tmp_path_factory) -> Path:
     G = DCGANGenerator(z_dim=16, resolution=16, channels=3, width=8)
     return make_generator_run(tmp_path_factory.mktemp("colour"), "00010-dcgan-photos", G, "dcgan", train={},
                               frames=(), metric=False)
+
+
+PG_ENV = "GANFORGE_TEST_PG_URL"  # a PostgreSQL server URL that may create databases; .ci/run starts one on loopback
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh, empty database on the PostgreSQL server named by ``GANFORGE_TEST_PG_URL``, dropped afterwards."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set: no PostgreSQL server to test against (.ci/run starts one on loopback)")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base)
+    name = f"ganforge_test_{secrets.token_hex(6)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def vote_url(request, tmp_path) -> str:
+    """A database URL for the vote store: an SQLite file in tmp_path, and the PostgreSQL server when there is one."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'votes.sqlite'}"
+    return request.getfixturevalue("pg_url")

@@ -1,7 +1,8 @@
 """The "Which one is real?" store: issued rounds and the answers to them, in SQL through SQLAlchemy.
 
 SQLite is the embedded default (one file, by default in the run directory); any SQLAlchemy URL works, e.g.
-``postgresql+psycopg://user@host/studio`` for a server that many raters share (install the driver yourself).
+``postgresql+psycopg://user@host/studio`` for a server that many raters share (the studio extra brings the psycopg
+driver; the suite tests this path against a real PostgreSQL server when ``GANFORGE_TEST_PG_URL`` names one).
 
 A round is issued by the server, which alone knows on which side the real picture is; the page sends back only the
 round's token, the side picked and the response time it measured. Each round can be answered once. The server keeps
@@ -12,18 +13,21 @@ a wrong time can be spotted.
 from __future__ import annotations
 
 import secrets
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Float, Integer, String, create_engine, func, select
+from sqlalchemy import Boolean, DateTime, Float, Integer, String, create_engine, event, func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 SIDES = ("left", "right")
 DEFAULT_DB_NAME = "studio-votes.sqlite"
+SQLITE_BUSY_S = 30.0  # how long an SQLite connection waits for another process's write before it gives up
 
 
 class Base(DeclarativeBase):
@@ -105,8 +109,20 @@ def _aware(t: datetime) -> datetime:
     return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
 
 
+def _sqlite_wal(dbapi_conn: Any, _record: Any) -> None:
+    """Write-ahead log: readers (the results table, ``studio report``) and the writer never block one another."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.close()
+
+
 class VoteStore:
-    """Issue rounds and record answers; tables are created on first use."""
+    """Issue rounds and record answers; tables are created on first use.
+
+    SQLite takes one writer at a time: concurrent requests would otherwise wait on its file lock in a sleep-and-retry
+    loop and fail with "database is locked" under load (20 raters at once lost votes that way), so the store
+    serialises its own writes with a lock and opens the file in WAL mode. Server databases lock rows themselves.
+    """
 
     def __init__(self, url: str) -> None:
         try:
@@ -114,15 +130,19 @@ class VoteStore:
         except (ArgumentError, ValueError) as e:
             raise ValueError(f"{url!r} is not a database URL: {e}") from None
         kwargs: dict[str, Any] = {}
-        if parsed.get_backend_name() == "sqlite":
-            kwargs["connect_args"] = {"check_same_thread": False}
+        sqlite = parsed.get_backend_name() == "sqlite"
+        self._writes: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
+        if sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_S}
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine: Engine = create_engine(url, **kwargs)
         except (NoSuchModuleError, ModuleNotFoundError, ImportError) as e:
             raise ValueError(f"cannot open {parsed.render_as_string(hide_password=True)}: database driver missing "
-                             f"({e}); e.g. pip install 'psycopg[binary]' for PostgreSQL") from None
+                             f"({e}); for PostgreSQL: pip install \"ganforge[studio]\" (psycopg)") from None
+        if sqlite:
+            event.listen(self.engine, "connect", _sqlite_wal)
         Base.metadata.create_all(self.engine)
         self.url = parsed.render_as_string(hide_password=True)
 
@@ -131,7 +151,7 @@ class VoteStore:
         if real_side not in SIDES:
             raise ValueError(f"real_side must be one of {SIDES}, got {real_side!r}")
         token = secrets.token_urlsafe(24)
-        with Session(self.engine) as s, s.begin():
+        with self._writes, Session(self.engine) as s, s.begin():
             s.add(Round(token=token, model=model, seed=seed, psi=float(psi), klass=klass, real_index=real_index,
                         real_side=real_side, issued_at=_now(), answered=False))
         return token
@@ -142,7 +162,7 @@ class VoteStore:
             raise ValueError(f"choice must be one of {SIDES}, got {choice!r}")
         now = _now()
         try:
-            with Session(self.engine) as s, s.begin():
+            with self._writes, Session(self.engine) as s, s.begin():
                 r = s.get(Round, token, with_for_update=True)
                 if r is None:
                     raise RoundError("unknown round (it was never issued by this server)", 404)

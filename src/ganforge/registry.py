@@ -23,12 +23,14 @@ class Registry(Generic[T]):
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator: `@REG.register("dcgan")`."""
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ValueError(f"{self.kind} name {name!r} is malformed: expected lowercase letters, digits, '-' or '_'")
         if name in self._items:
             raise ValueError(f"{self.kind} {name!r} is already registered")
 
         def deco(obj: T) -> T:
+            if name in self._items:  # checked again: two register() calls may both precede their decorations
+                raise ValueError(f"{self.kind} {name!r} is already registered")
             self._items[name] = obj
             return obj
 

@@ -14,13 +14,23 @@ from torch import nn
 
 @torch.no_grad()
 def update_ema(ema: nn.Module, net: nn.Module, batch: int, nimg: int, ema_kimg: float, rampup: float | None) -> float:
-    """Blend ``net`` into ``ema`` in place; returns the decay ``beta`` used."""
+    """Blend ``net`` into ``ema`` in place; returns the decay ``beta`` used.
+
+    Raises ``ValueError`` when the two networks' parameters or buffers do not match one to one (a partial update
+    would leave a silently wrong average).
+    """
     ema_nimg = ema_kimg * 1000
     if rampup is not None:
         ema_nimg = min(ema_nimg, nimg * rampup)
     beta = 0.5 ** (batch / max(ema_nimg, 1e-8))
-    for p_ema, p in zip(ema.parameters(), net.parameters()):
+    p_ema_all, p_all, b_ema_all, b_all = (list(ema.parameters()), list(net.parameters()), list(ema.buffers()),
+                                          list(net.buffers()))
+    params, buffers = list(zip(p_ema_all, p_all)), list(zip(b_ema_all, b_all))
+    if (len(p_ema_all), len(b_ema_all)) != (len(p_all), len(b_all)) or any(a.shape != b.shape for a, b in params):
+        raise ValueError(f"EMA network does not match the trained one ({len(p_ema_all)} vs {len(p_all)} parameter "
+                         f"tensors, {len(b_ema_all)} vs {len(b_all)} buffers, or a shape differs)")
+    for p_ema, p in params:
         p_ema.copy_(p.detach().lerp(p_ema, beta))
-    for b_ema, b in zip(ema.buffers(), net.buffers()):
+    for b_ema, b in buffers:
         b_ema.copy_(b)
     return beta

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from torch import nn
 
 # Explicit imports (no dotted strings): the family-specific modules register their losses on import.
-from ganforge.losses import stylegan, unit  # noqa: F401
+from ganforge.losses import fastgan, stylegan, unit  # noqa: F401
 from ganforge.losses.base import LOSSES, Batch, Loss, Phase, register_loss
 from ganforge.losses.classic import AdversarialLoss
 

@@ -28,6 +28,7 @@ def _import_builtin_networks() -> None:
         classifier,
         dcgan,
         detector,
+        fastgan,
         gan,
         progan,
         stylegan,

@@ -9,7 +9,7 @@ a schedule, a custom source and a custom preview), and add the module to the imp
 from __future__ import annotations
 
 # Explicit imports (no dotted strings): each module registers its recipe on import.
-from ganforge.train.recipes import dcgan, gan, progan, stylegan, unit  # noqa: F401
+from ganforge.train.recipes import dcgan, fastgan, gan, progan, stylegan, unit  # noqa: F401
 from ganforge.train.recipes.base import RECIPES, Recipe, register_recipe
 
 __all__ = ["RECIPES", "Recipe", "get_recipe", "recipe_names", "register_recipe"]

@@ -4,8 +4,9 @@ for High-fidelity Few-shot Image Synthesis" (ICLR 2021), narrowed for CPUs at 32
 Generator (paper sec. 3.1, fig. 3): ``z`` -> 4x4 by a transposed convolution, then up-sampling blocks (nearest x2,
 3x3 convolution, batch norm, GLU) to the output size, and **skip-layer excitation** (SLE): a low-resolution feature
 map is pooled to 4x4, squeezed to one gate per channel (4x4 convolution, Swish, 1x1 convolution, sigmoid), and
-multiplies the channels of a feature map 8 times larger. The paper pairs sizes 16x apart (8->128, ..., 32->512) at 1024
-pixels; at 32-128 pixels this family pairs 4->32, 8->64, 16->128 so every output size from 32 up has one excitation. Noise injection is left out (deterministic ``forward``).
+multiplies the channels of a feature map 8 times larger. The paper pairs sizes 16x apart (8->128, ..., 32->512) at
+1024 pixels; at 32-128 pixels this family pairs 4->32, 8->64, 16->128 so every output size from 32 up has one
+excitation. Noise injection is left out (deterministic ``forward``).
 
 Discriminator (paper sec. 3.2, fig. 4): down-sampling blocks, each the mean of a strided 4x4 + 3x3 convolution path
 and an average-pool + 1x1 convolution path, spectral norm on every convolution, down to 8x8, then a 4x4 convolution

@@ -1,5 +1,6 @@
 """FID speed: ganforge's inception-v3 FID on N real + N "fake" digits (upsampled to 299x299 like torch-fidelity's
-``inception-v3-compat``), torch-fidelity on the same images, and the digits-FID on 10,000 + 10,000 images. One JSON
+``inception-v3-compat``), torch-fidelity on the same images, and ``fd-digits`` (the Fréchet distance on the digit
+classifier's features) on 10,000 + 10,000 images. One JSON
 line per measurement, plus the ratio of the two Inception speeds (ganforge / torch-fidelity img/s).
 
 torch-fidelity: ``calculate_metrics`` when the package imports and has its weights. Otherwise (its ``__init__`` needs
@@ -60,11 +61,12 @@ def ganforge_fid(real: torch.Tensor, fake: torch.Tensor, extractor: str, options
     ctx.features("fake")
     t_feat = time.perf_counter() - t0
     t0 = time.perf_counter()
-    (res,) = run_metrics(["fid"], ctx)
+    metric = "fid" if extractor == "inception-v3" else "fd-digits"  # the Fréchet distance on digit features
+    (res,) = run_metrics([metric], ctx)
     t_dist = time.perf_counter() - t0
     total = t_feat + t_dist
-    return {"impl": "ganforge", "extractor": extractor, "weights_sha256": ex.weights_sha256,
-            "fid": res.values["fid"], "seconds": round(total, 3), "seconds_features": round(t_feat, 3),
+    return {"impl": "ganforge", "extractor": extractor, "weights_sha256": ex.weights_sha256, "metric": metric,
+            metric: res.values[metric], "seconds": round(total, 3), "seconds_features": round(t_feat, 3),
             "seconds_distance": round(t_dist, 3), "seconds_load": round(t_load, 3),
             "img_per_s": round((len(real) + len(fake)) / total, 2)}
 

@@ -22,6 +22,12 @@ def digits():
     return load_dataset("digits")
 
 
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(monkeypatch, tmp_path):
+    """Real-image features are cached under $GANFORGE_CACHE: keep them in the test's folder."""
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+
+
 def _write_pngs(images: torch.Tensor, folder) -> None:
     folder.mkdir(parents=True)
     for i, x in enumerate(images):
@@ -33,14 +39,17 @@ def test_evaluate_two_folders(tmp_path, digits):
     _write_pngs(digits.data[digits.labels == 1][:60], tmp_path / "fake")
     out = tmp_path / "out"
     res = CliRunner().invoke(cli, ["evaluate", "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake"),
-                                   "--metrics", "fid,kid,modes", "--out", str(out), "--json"])
+                                   "--metrics", "fd-digits,kd-digits,modes", "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in res.output.strip().splitlines()]
-    assert [r["metric"] for r in rows] == ["fid", "kid", "modes"]
+    assert [r["metric"] for r in rows] == ["fd-digits", "kd-digits", "modes"]
     assert rows[0]["n_fake"] == 60 and rows[0]["n_real"] == 60
     assert rows[0]["extractor"]["extractor"] == "digits" and len(rows[0]["extractor"]["weights_sha256"]) == 64
+    assert set(rows[1]["values"]) == {"kd-digits", "kd-digits/std", "kd-digits/subset_size", "kd-digits/subsets"}
     assert rows[2]["values"]["modes"] <= 3 and rows[2]["values"]["modes/kl"] > 1.5  # collapsed to ones
-    assert json.loads((out / "metric-fid.jsonl").read_text())["values"]["fid"] == rows[0]["values"]["fid"]
+    fd = json.loads((out / "metric-fd-digits.jsonl").read_text())
+    assert fd["values"]["fd-digits"] == rows[0]["values"]["fd-digits"]
+    assert not (out / "metric-fid.jsonl").exists()
 
 
 def test_evaluate_a_run_writes_metric_files_into_it(tmp_path):
@@ -49,13 +58,13 @@ def test_evaluate_a_run_writes_metric_files_into_it(tmp_path):
     info = {"source": "digits", "kind": "builtin", "resize": "center-crop", "resolution": 28, "channels": 1}
     save_checkpoint(run / "checkpoints" / "ckpt-000000000064", {"G": G.eval()},
                     {"kind": "gan", "family": "dcgan", "dataset": info, "nimg": 64})
-    res = CliRunner().invoke(cli, ["evaluate", str(run), "--metrics", "fid,is,modes", "--n", "64"])
+    res = CliRunner().invoke(cli, ["evaluate", str(run), "--metrics", "fd-digits,is-digits,modes", "--n", "64"])
     assert res.exit_code == 0, res.output
-    assert "fid" in res.output and "extractor digits" in res.output
-    rec = json.loads((run / "metric-is.jsonl").read_text())
+    assert "fd-digits" in res.output and "extractor digits" in res.output
+    rec = json.loads((run / "metric-is-digits.jsonl").read_text())
     assert rec["extra"]["nimg"] == 64 and rec["n_fake"] == 64 and rec["real"] is None
-    fid = json.loads((run / "metric-fid.jsonl").read_text())
-    assert fid["n_real"] == 64 and fid["values"]["fid"] > 10  # an untrained generator is far from digits
+    fd = json.loads((run / "metric-fd-digits.jsonl").read_text())
+    assert fd["n_real"] == 64 and fd["values"]["fd-digits"] > 10  # an untrained generator is far from digits
 
 
 def test_evaluate_usage_errors(tmp_path):
@@ -64,6 +73,8 @@ def test_evaluate_usage_errors(tmp_path):
     assert res.exit_code != 0 and "either RUN_OR_CKPT or --fake" in res.output
     res = runner.invoke(cli, ["evaluate", "--fake", str(tmp_path), "--metrics", "fid,nope"])
     assert res.exit_code != 0 and "unknown metric 'nope'" in str(res.exception or res.output)
+    res = runner.invoke(cli, ["evaluate", "--fake", str(tmp_path), "--metrics", "fid", "--extractor", "digits"])
+    assert res.exit_code != 0 and "--extractor applies to ppl and separability metrics only" in res.output
 
 
 def test_classifier_training_saves_a_usable_extractor(tmp_path, digits):

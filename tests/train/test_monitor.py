@@ -43,7 +43,7 @@ def digits():
 
 
 def monitor(ds, **kw) -> MetricMonitor:
-    args = dict(metrics=["fid", "modes"], every_kimg=1.0, n=200, stop_when=None, patience=None, dataset=ds)
+    args = dict(metrics=["fd-digits", "modes"], every_kimg=1.0, n=200, stop_when=None, patience=None, dataset=ds)
     args.update(kw)
     return MetricMonitor(**args)
 
@@ -66,41 +66,41 @@ def test_malformed_stop_rules_are_refused(text):
 
 def test_rule_must_watch_a_requested_metric(digits):
     with pytest.raises(ValueError, match="add it to --metrics"):
-        monitor(digits, metrics=["modes"], stop_when="fid<10")
+        monitor(digits, metrics=["modes"], stop_when="fd-digits<10")
     with pytest.raises(ValueError, match="unknown metric"):
-        monitor(digits, metrics=["fid", "nope"])
+        monitor(digits, metrics=["fd-digits", "nope"])
 
 
 def test_schedule_best_and_stop_when(digits):
-    m = monitor(digits, stop_when="fid<5")
+    m = monitor(digits, stop_when="fd-digits<5")
     assert not m.due(999) and m.due(1000)
     good = m.run(ReplayG(digits.data), 1000)
-    assert set(good) >= {"fid", "modes", "modes/kl", "modes/any"}
-    assert good["fid"] < 5 and good["modes"] == 10
-    assert m.is_best("fid") and m.is_best("modes") and not m.is_best("modes/kl")
+    assert set(good) >= {"fd-digits", "modes", "modes/kl", "modes/any"}
+    assert good["fd-digits"] < 5 and good["modes"] == 10
+    assert m.is_best("fd-digits") and m.is_best("modes") and not m.is_best("modes/kl")
     assert not m.due(1999) and m.due(2000)
     stop, why = m.should_stop()
-    assert stop and "fid" in why and "fid<5" in why
+    assert stop and "fd-digits" in why and "fd-digits<5" in why
 
 
 def test_patience_counts_evaluations_without_improvement(digits):
-    m = monitor(digits, metrics=["fid"], patience=2)
+    m = monitor(digits, metrics=["fd-digits"], patience=2)
     m.run(ReplayG(digits.data, noise=0.5), 1000)
     assert m.should_stop() == (False, "")
     better = m.run(ReplayG(digits.data, noise=0.1), 2000)
-    assert m.is_best("fid") and m.should_stop()[0] is False
+    assert m.is_best("fd-digits") and m.should_stop()[0] is False
     m.run(ReplayG(digits.data, noise=0.8), 3000)
-    assert not m.is_best("fid") and not m.should_stop()[0]
+    assert not m.is_best("fd-digits") and not m.should_stop()[0]
     m.run(ReplayG(digits.data, noise=0.9), 4000)
     stop, why = m.should_stop()
-    assert stop and "patience 2" in why and f"{better['fid']:.6g}" in why
+    assert stop and "patience 2" in why and f"{better['fd-digits']:.6g}" in why
 
 
 def test_state_round_trips_through_json(digits):
-    m = monitor(digits, metrics=["fid"], patience=3)
+    m = monitor(digits, metrics=["fd-digits"], patience=3)
     m.run(ReplayG(digits.data, noise=0.3), 1000)
     m.run(ReplayG(digits.data, noise=0.6), 2000)
-    restored = monitor(digits, metrics=["fid"], patience=3)
+    restored = monitor(digits, metrics=["fd-digits"], patience=3)
     restored.load_state_dict(json.loads(json.dumps(m.state_dict())))
     assert restored.state_dict() == m.state_dict()
     assert restored.stale == 1 and restored.next_due == 3000 and not restored.due(2500)
@@ -109,7 +109,7 @@ def test_state_round_trips_through_json(digits):
 def test_generator_mode_is_restored(digits):
     G = ReplayG(digits.data)
     G.train()
-    monitor(digits, metrics=["fid"]).run(G, 1000)
+    monitor(digits, metrics=["fd-digits"]).run(G, 1000)
     assert G.training
 
 
@@ -174,9 +174,9 @@ def test_training_loop_logs_metrics_keeps_the_best_and_stops(tmp_path):
     cfg = TrainConfig(model="dcgan", data="digits", max_images=256, z_dim=8, g_kwargs={"width": 8},
                       d_kwargs={"width": 8}, batch=16, kimg=0.256, grid_kimg=0.128, snapshot_kimg=0.128,
                       grid_size=4, log_every=2, outdir=str(tmp_path), ema_kimg=0.05, threads=1,
-                      metrics=["fid", "modes"], metrics_every_kimg=0.064, metrics_n=64, stop_when="fid<1e9")
-    run = Trainer(cfg, progress=False).run()
-    fid = [json.loads(line) for line in (run / "metric-fid.jsonl").read_text().splitlines()]
-    assert len(fid) == 1 and fid[0]["nimg"] == 64 and fid[0]["fid"] > 0  # stopped at the first evaluation
+                      metrics=["fd-digits", "modes"], metrics_every_kimg=0.064, metrics_n=64, stop_when="fd-digits<1e9")
+    run = Trainer.from_config(cfg, progress=False).run()
+    fd = [json.loads(line) for line in (run / "metric-fd-digits.jsonl").read_text().splitlines()]
+    assert len(fd) == 1 and fd[0]["nimg"] == 64 and fd[0]["fd-digits"] > 0  # stopped at the first evaluation
     assert (run / "metric-modes.jsonl").is_file()
-    assert (run / "checkpoints" / "best-fid" / "config.json").is_file()
+    assert (run / "checkpoints" / "best-fd-digits" / "config.json").is_file()

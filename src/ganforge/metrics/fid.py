@@ -5,6 +5,9 @@ Stages: features ``[N, D]`` -> Gaussian statistics (mean, covariance; float64) -
 ``|mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))``. The trace of the matrix square root comes from symmetric
 eigendecompositions (:func:`trace_sqrt_product`) rather than pytorch-fid's general ``scipy.linalg.sqrtm``; on
 identical statistics the numbers agree with pytorch-fid / torch-fidelity to 1e-6 relative (tests/metrics/test_fid.py).
+
+Registered as ``fid`` (Inception-v3 features: the number papers report) and ``fd-digits`` (the digit classifier's
+features, for quick checks on 28x28 digits; never printed as FID).
 """
 
 from __future__ import annotations
@@ -67,7 +70,15 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     return float(lam.clamp_min(0.0).sqrt().sum())
 
 
-@register_metric("fid", "Fréchet distance between real and fake feature Gaussians (Heusel et al. 2017)")
-def fid_metric(ctx) -> dict[str, float]:
-    real, fake = ctx.features("real"), ctx.features("fake")
-    return {"fid": frechet_distance(gaussian_stats(real.pool), gaussian_stats(fake.pool))}
+def _register(name: str, extractor: str, description: str) -> None:
+    def compute(ctx) -> dict[str, float]:
+        real, fake = ctx.features("real", extractor), ctx.features("fake", extractor)
+        return {name: frechet_distance(gaussian_stats(real.pool), gaussian_stats(fake.pool))}
+
+    register_metric(name, description, extractor=extractor)(compute)
+
+
+_register("fid", "inception-v3", "Fréchet Inception Distance: Fréchet distance between real and fake Inception-v3 "
+          "pool features (Heusel et al. 2017)")
+_register("fd-digits", "digits", "Fréchet distance between real and fake features of the digit classifier (the FID "
+          "formula on other features; not comparable with FID)")

@@ -4,6 +4,8 @@ Stages: classifier logits ``[N, K]`` -> class probabilities (float64) -> ``exp(E
 mean and standard deviation over ``splits`` splits. As in torch-fidelity, the samples are shuffled with a fixed seed
 before splitting, and the logits of the Inception network are taken without the final layer's bias (as the original
 TensorFlow code reads them from the ``softmax/logits/MatMul`` op).
+
+Registered as ``is`` (Inception-v3's classes) and ``is-digits`` (the digit classifier's 10 classes).
 """
 
 from __future__ import annotations
@@ -35,22 +37,29 @@ def inception_score(logits: torch.Tensor, splits: int = 10, shuffle_seed: int | 
     return float(np.mean(scores)), float(np.std(scores))
 
 
-@register_metric(
-    "is", "Inception Score of the fakes from the extractor's class logits (Salimans et al. 2016)",
-    needs_real=False, lower_is_better=False,
-)
-def is_metric(ctx, splits: int = 10) -> dict[str, float]:
-    feats = ctx.features("fake")
-    if feats.logits is None:
-        raise ValueError(
-            f"the Inception Score needs class logits, which extractor {ctx.extractor.name!r} with weights "
-            f"{ctx.extractor.weights_source} does not provide (the TorchScript copy has pool features only): pass "
-            "--inception-weights pt_inception-2015-12-05-6726825d.pth, or use --extractor digits for digits"
-        )
-    if feats.logits.ndim != 2:
-        raise ValueError(
-            f"the Inception Score needs one label per image; extractor {ctx.extractor.name!r} gives per-channel "
-            f"labels {list(feats.logits.shape)} (stacked digits): use the 'modes' metric instead"
-        )
-    mean, std = inception_score(feats.logits, min(splits, feats.logits.shape[0]))
-    return {"is": mean, "is/std": std, "is/splits": float(min(splits, feats.logits.shape[0]))}
+def _register(name: str, extractor: str, description: str) -> None:
+    def compute(ctx, splits: int = 10) -> dict[str, float]:
+        feats = ctx.features("fake", extractor)
+        ex = ctx.extractor_for(extractor)
+        if feats.logits is None:
+            raise ValueError(
+                f"{name} needs class logits, which extractor {ex.name!r} with weights {ex.weights_source} does not "
+                "provide (the TorchScript copy has pool features only): pass --inception-weights "
+                "pt_inception-2015-12-05-6726825d.pth (is-digits scores the digit classifier's classes instead)"
+            )
+        if feats.logits.ndim != 2:
+            raise ValueError(
+                f"{name} needs one label per image; extractor {ex.name!r} gives per-channel labels "
+                f"{list(feats.logits.shape)} (stacked digits): use the 'modes' metric instead"
+            )
+        n_splits = min(splits, feats.logits.shape[0])
+        mean, std = inception_score(feats.logits, n_splits)
+        return {name: mean, f"{name}/std": std, f"{name}/splits": float(n_splits)}
+
+    register_metric(name, description, needs_real=False, extractor=extractor, lower_is_better=False)(compute)
+
+
+_register("is", "inception-v3", "Inception Score of the fakes from Inception-v3's 1008 class logits (Salimans et al. "
+          "2016)")
+_register("is-digits", "digits", "the Inception Score formula on the digit classifier's 10 classes (not comparable "
+          "with IS)")

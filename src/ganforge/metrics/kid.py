@@ -5,6 +5,8 @@ subsets -> mean and standard deviation over subsets. The within-set terms drop t
 estimate of MMD^2 unbiased (it can be slightly negative when the two distributions are equal). Subsets are drawn with
 ``numpy.random.RandomState(seed).choice(n, m, replace=False)``, the scheme of the reference implementation and of
 torch-fidelity, so the same features and seed give the same numbers. All arithmetic is float64.
+
+Registered as ``kid`` (Inception-v3 features) and ``kd-digits`` (the digit classifier's features).
 """
 
 from __future__ import annotations
@@ -75,9 +77,17 @@ def kernel_inception_distance(
     return float(values.mean()), float(values.std()), m
 
 
-@register_metric("kid", "unbiased MMD^2, cubic polynomial kernel, real vs fake features (Bińkowski et al. 2018)")
-def kid_metric(ctx, subsets: int = 100, subset_size: int = 1000) -> dict[str, float]:
-    mean, std, m = kernel_inception_distance(
-        ctx.features("real").pool, ctx.features("fake").pool, subsets, subset_size, seed=ctx.seed
-    )
-    return {"kid": mean, "kid/std": std, "kid/subset_size": float(m), "kid/subsets": float(subsets)}
+def _register(name: str, extractor: str, description: str) -> None:
+    def compute(ctx, subsets: int = 100, subset_size: int = 1000) -> dict[str, float]:
+        mean, std, m = kernel_inception_distance(
+            ctx.features("real", extractor).pool, ctx.features("fake", extractor).pool, subsets, subset_size,
+            seed=ctx.seed,
+        )
+        return {name: mean, f"{name}/std": std, f"{name}/subset_size": float(m), f"{name}/subsets": float(subsets)}
+
+    register_metric(name, description, extractor=extractor)(compute)
+
+
+_register("kid", "inception-v3", "Kernel Inception Distance: unbiased MMD^2, cubic polynomial kernel, real vs fake "
+          "Inception-v3 features (Bińkowski et al. 2018)")
+_register("kd-digits", "digits", "the KID formula on the digit classifier's features (not comparable with KID)")

@@ -81,13 +81,13 @@ def _reference(ctx, num_classes: int) -> tuple[np.ndarray, str]:
         return np.ones(num_classes), "uniform"
     if real.dataset is not None and real.dataset.labels is not None and real.dataset.num_classes == num_classes:
         return real.dataset.class_counts(), "labels of the real dataset"
-    classes, k = predicted_classes(ctx.features("real").logits)
+    classes, k = predicted_classes(ctx.features("real", "digits").logits)
     return class_counts(classes, k), "classifier on real images"
 
 
 @register_metric(
     "modes", "classes covered and KL(generated || data) class histograms (Metz 2017, Srivastava 2017, Lin 2018)",
-    needs_real=False, lower_is_better=False,
+    needs_real=False, extractor="digits", lower_is_better=False,
 )
 def modes_metric(ctx, min_fraction: float = 0.1) -> dict[str, float]:
     info = (ctx.real.info if ctx.real is not None else {}) or ctx.fake.info
@@ -95,12 +95,10 @@ def modes_metric(ctx, min_fraction: float = 0.1) -> dict[str, float]:
         from ganforge.metrics.toy import toy_modes
 
         return toy_modes(ctx.samples("fake"), info, min_fraction)
-    feats = ctx.features("fake")
-    if feats.logits is None or ctx.extractor.name != "digits":
-        raise ValueError(
-            f"the modes metric needs the digit classifier (--extractor digits), got {ctx.extractor.name!r}; "
-            "its classes are the modes of MNIST and Stacked MNIST"
-        )
+    feats = ctx.features("fake", "digits")
+    if feats.logits is None:
+        raise ValueError("the modes metric needs the digit classifier's class logits; the extractor given as "
+                         f"'digits' ({ctx.extractor_for('digits').weights_source}) has none")
     classes, k = predicted_classes(feats.logits)
     reference, _ = _reference(ctx, k)
     return mode_counts(class_counts(classes, k), reference, min_fraction)

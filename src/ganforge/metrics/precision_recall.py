@@ -5,6 +5,9 @@ Each set's manifold is the union of balls around its samples, each ball reaching
 in the same set (k = 3 in the paper). Precision is the share of fakes inside the real manifold (quality); recall is the
 share of reals inside the fake manifold (coverage). Distances are Euclidean in float64, computed in row blocks against
 the whole other set, so the block size changes memory use, not the result.
+
+Registered as ``pr`` (Inception-v3 features, as the paper's Inception variant) and ``pr-digits`` (the digit
+classifier's features).
 """
 
 from __future__ import annotations
@@ -58,10 +61,15 @@ def precision_recall(
     return precision, recall
 
 
-@register_metric(
-    "pr", "improved precision and recall with k=3 nearest-neighbour manifolds (Kynkäänniemi et al. 2019)",
-    lower_is_better=False,
-)
-def pr_metric(ctx, k: int = 3) -> dict[str, float]:
-    p, r = precision_recall(ctx.features("real").pool, ctx.features("fake").pool, k)
-    return {"pr/precision": p, "pr/recall": r}
+def _register(name: str, extractor: str, description: str) -> None:
+    def compute(ctx, k: int = 3) -> dict[str, float]:
+        p, r = precision_recall(ctx.features("real", extractor).pool, ctx.features("fake", extractor).pool, k)
+        return {f"{name}/precision": p, f"{name}/recall": r}
+
+    register_metric(name, description, extractor=extractor, lower_is_better=False)(compute)
+
+
+_register("pr", "inception-v3", "improved precision and recall with k=3 nearest-neighbour manifolds of Inception-v3 "
+          "features (Kynkäänniemi et al. 2019)")
+_register("pr-digits", "digits", "improved precision and recall on the digit classifier's features (not comparable "
+          "with pr)")

@@ -42,7 +42,7 @@ def studio() -> None:
     \b
     Examples:
       ganforge studio digits                              # the packaged digits generator
-      ganforge studio runs/00005-dcgan-faces --real photos/   # "Which one is real?" against any folder of photos
+      ganforge studio runs/00005-dcgan-faces --real photos/  # "Which one is real?" against a folder of photos
       ganforge studio runs/00003-stylegan-ffhq runs/00004-unit-mnist2usps det/ --port 7861
       ganforge studio report runs/00003-stylegan-ffhq/studio-votes.sqlite
     """
@@ -93,6 +93,8 @@ def serve(runs: tuple[str, ...], host: str, port: int, db: str | None, real_dir:
     for m in models.models.values():
         caps = ", ".join(k for k, v in m.capabilities().items() if v) or "nothing"
         click.echo(f"model {m.name}: {m.kind} ({m.source}); offers {caps}")
+        if isinstance(m, GeneratorModel) and m.reals.source is not None and m.capabilities()["real"]:
+            click.echo(f"  real pictures: {m.reals.source.describe()} (at {m.resolution} px, {m.channels} channel(s))")
         for note in m.notes:
             click.echo(f"  note: {note}")
     click.echo(f"votes: {store.url}")

@@ -104,6 +104,7 @@ def test_real_folder_pits_a_run_without_training_data_against_photos(colour_run,
                                  "--db", str(tmp_path / "v.sqlite")])
     assert r.exit_code == 0, r.output
     assert "unavailable" not in r.output and "00010-dcgan-photos: generator" in r.output
+    assert f"real pictures: --real {photos} (at 16 px, 3 channel(s))" in r.output
     app = served[0]["app"]
     for name, res, ch in (("00010-dcgan-photos", 16, 3), ("00000-dcgan-digits", 28, 1)):  # colour, and grey
         m = app.state.models.models[name]

@@ -83,7 +83,7 @@ def test_config_and_data_are_validated():
         DetectorTrainConfig(real_fpr=0.5)
     with pytest.raises(ValueError, match="real_fpr"):
         DetectorTrainConfig(real_fpr=None)  # the old "keep the training threshold" sentinel is gone
-    with pytest.raises(ValueError, match="unknown detector training option.*threshold.*one threshold rule"):
+    with pytest.raises(ValueError, match="unknown detector training option.*threshold.*removed: one rule"):
         DetectorTrainConfig.from_dict({"threshold": "real-fpr"})
     with pytest.raises(ValueError, match="unknown augment option.*blur_strength"):
         DetectorTrainConfig(augment={"blur_strength": 2})

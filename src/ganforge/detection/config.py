@@ -26,8 +26,8 @@ from ganforge.detection.simulate import check_upsamplers
 from ganforge.models.detector import DEFAULT_PROCESSING, Detector, parse_processing
 
 REMOVED_OPTIONS = {
-    "threshold": "one threshold rule now (ganforge.detection.thresholds; BENCHMARKS.md runs M and N): the 'real-fpr' "
-                 "rule is gone, set real_fpr and max_real_fpr instead",
+    "threshold": "removed: one rule places every detector's thresholds, the 'real-fpr' rule is gone "
+                 "(ganforge.detection.thresholds, BENCHMARKS.md runs M and N); set real_fpr and max_real_fpr instead",
     "view": "images are scored on tiles at native resolution; the 'resize' view is gone and 'center-crop' is the "
             "tiles' central one",
 }

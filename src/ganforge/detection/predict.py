@@ -21,6 +21,7 @@ from scipy.special import expit
 from tqdm import tqdm
 
 from ganforge.checkpoint import CheckpointError, load_networks, read_config, resolve_checkpoint, save_checkpoint
+from ganforge.detection.config import removed_modes
 from ganforge.detection.data import VIEW, ImageSet, Perturbation, check_view, read_images, regions, to_tensor
 from ganforge.models.detector import Detector
 
@@ -38,8 +39,6 @@ def save_detector(path: str | Path, net: Detector, info: dict[str, Any]) -> Path
 def load_detector(path: str | Path, device: str | torch.device = "cpu") -> tuple[Detector, dict[str, Any]]:
     """The detector of a checkpoint folder and its ``config.json``; other checkpoints, and detectors that used a
     removed mode, are refused by name."""
-    from ganforge.detection.config import removed_modes
-
     ckpt = resolve_checkpoint(path)
     meta = read_config(ckpt)
     if meta.get("kind") != KIND or "detector" not in meta.get("networks", {}):

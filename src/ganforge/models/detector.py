@@ -42,9 +42,10 @@ Architecture (``forward(img [N, C, H, W] in [-1, 1]) -> logit [N]``, positive = 
 Input size: all branches accept any ``H, W >= spectrum_size`` (the pixel branch is fully convolutional; the spectrum
 is pooled over normalised frequency, so a peak at 1/4 cycles/pixel lands in the same bin at any size). ``crop`` is
 the patch size the data pipeline (``ganforge.detection.data``) feeds: random ``crop`` x ``crop`` patches in
-training; at test a centre crop, or an upscale of the short side to ``crop`` when the image is smaller (or a resize of
-the whole image by option). Channels: the network takes exactly ``channels`` (1 or 3); the pipeline converts other
-inputs explicitly (grey replicated to RGB, RGB to ITU-R 601 luminance, alpha composited on black).
+training; at test up to 16 ``crop`` x ``crop`` tiles at native resolution (after an upscale of the short side to
+``crop`` when the image is smaller), whose logits the pipeline averages. Channels: the network takes exactly
+``channels`` (1 or 3); the pipeline converts other inputs explicitly (grey replicated to RGB, RGB to ITU-R 601
+luminance, alpha composited on black).
 """
 
 from __future__ import annotations

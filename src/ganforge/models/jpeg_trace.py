@@ -83,8 +83,8 @@ def jpeg_lattice_fit(img: torch.Tensor) -> torch.Tensor:
 
     ``12 * mean(u^2)`` over the coefficients the quality would not round to zero, ``u = c / step - round(c /
     step)``; 1 when fewer than ``_MIN_ACTIVE`` such coefficients exist. Only the grid anchored at the top-left pixel
-    is tried (a decoded JPEG seen whole, or cropped at multiples of 8, as the detector's views of images up to the
-    crop size are); a crop at another offset hides the lattice, and the head then learns nothing from it. Not
+    is tried (a decoded JPEG seen whole, or cropped at multiples of 8, as the tiles the detector scores are,
+    ``ganforge.detection.data.tile_origins``); a crop at another offset hides the lattice. Not
     differentiable: a fixed feature, like a histogram.
     """
     if min(img.shape[-2:]) < 8:

@@ -12,6 +12,7 @@ const STATUS = {
   results: "results-status",
 };
 const tickets = {};
+const ANY_MODEL = new Set(["results"]);  // kinds whose answer does not depend on the model selected
 
 function raterId() {
   let id = localStorage.getItem("ganforge-rater");
@@ -58,7 +59,7 @@ function setStatus(id, text, isError) {
 async function task(slot, busy, load, show) {
   const ticket = (tickets[slot] = (tickets[slot] || 0) + 1);
   const model = state.model;
-  const fresh = () => tickets[slot] === ticket && state.model === model;
+  const fresh = () => tickets[slot] === ticket && (ANY_MODEL.has(slot) || state.model === model);
   if (busy !== null) setStatus(STATUS[slot], busy);
   try {
     const data = await load();

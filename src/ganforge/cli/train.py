@@ -11,6 +11,7 @@ import click
 from ganforge.cli.options import csv_list, json_dict
 from ganforge.data import RESIZE_POLICIES
 from ganforge.train.config import DEVICES, PRECISIONS, TrainConfig
+from ganforge.train.recipes.photo import photo_defaults
 
 # option name -> TrainConfig field (all default to None = "not given", so recipe defaults and --config apply)
 _FIELDS = {
@@ -96,6 +97,11 @@ def _model_choices() -> list[str]:
     help='Growth schedule (progan) as JSON: fade_kimg, stable_kimg, batch_sizes, e.g. \'{"fade_kimg": 20}\'.',
 )
 @click.option("--d-steps", type=click.IntRange(1), help="Discriminator steps per generator step (Goodfellow's k).")
+@click.option(
+    "--augment",
+    type=click.Choice(["none", "diffaugment"]),
+    help="Augmentation of D's inputs for the classic losses (loss_kwargs.augment; fastgan: diffaugment by default).",
+)
 @click.option("--batch", type=click.IntRange(1), help="Global batch size. [default: 32]")
 @click.option("--batch-gpu", type=click.IntRange(1), help="Per-device micro-batch (gradient accumulation).")
 @click.option("--lr-g", type=click.FloatRange(0, min_open=True), help="Generator learning rate. [default: 2e-4]")
@@ -131,18 +137,26 @@ def train(
     \b
     Examples:
       ganforge train
+      ganforge train --data ./face_photos   # colour photos: the photo recipe (fastgan, 64 px, DiffAugment)
       ganforge train --data ./my_photos --resolution 64 --channels 3 --kimg 500
       ganforge train --model gan --loss minimax --d-steps 2
       ganforge train --resume runs/00000-dcgan-digits --kimg 120
       torchrun --nproc_per_node 2 -m ganforge train --device cpu
     """
+    augment = options.pop("augment")
     given = {_FIELDS[k]: v for k, v in options.items() if v is not None}
     if "channels" in given:
         given["channels"] = int(given["channels"])
     if skip_bad:
         given["on_error"] = "skip"
+    if augment is not None:
+        given["loss_kwargs"] = {**given.get("loss_kwargs", {}), "augment": augment}
+    photo = {} if "model" in given or config_file or resume else photo_defaults(given.get("data"))
+    given = {**photo, **given}  # a folder of colour photos: the photo recipe's values, under the options given
     cfg = resolve_config(given, config_file, resume)
     if dry_run:
+        if photo:
+            click.echo(f"photo recipe: {given['data']} holds colour photos -> model {cfg.model}", err=True)
         click.echo(json.dumps(cfg.to_dict(), indent=2))
         return
     from ganforge.train import distributed as ddp

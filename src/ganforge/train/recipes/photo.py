@@ -1,0 +1,72 @@
+"""The photo recipe: what ``ganforge train --data FOLDER`` trains when FOLDER holds colour photos and no model is named.
+
+Colour, a 64x64 centre crop, x-flip, DiffAugment (Zhao et al. 2020) on every image D sees, a G EMA, and the family
+that gave the lowest FID in an equal-wall-time comparison on the 5,000 CelebA faces on 2 CPU threads (see
+``PHOTO_FAMILY``; BENCHMARKS.md and ``benchmarks/faces_cpu.py`` for the measurements). Every value is a default:
+``--resolution 32/128``, ``--model``, ``--no-xflip`` and the rest override it.
+
+A folder counts as colour photos when at least half of up to ``SAMPLE`` images, read evenly across it, have three
+channels that differ (not grey stored as RGB) and a short side of at least ``MIN_SIDE`` pixels (not digits or icons).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganforge.data.errors import DataError
+from ganforge.data.formats import decode_image, iter_image_folder
+
+SAMPLE = 8  # images read to decide
+MIN_SIDE = 32  # shorter side of a photo, in pixels
+GREY_TOLERANCE = 4.0  # mean |R-G| + |G-B| (0-255) below which an RGB image is grey (JPEG chroma noise)
+
+# The measured winner (short, equal-wall-time, shared-CPU runs: see the module docstring).
+PHOTO_FAMILY = "fastgan"
+# Per candidate family: what makes it the photo recipe beyond the common part (DiffAugment, spectral norm, ...).
+FAMILY_SETTINGS: dict[str, dict[str, Any]] = {
+    "fastgan": {},  # the fastgan loss applies DiffAugment by default
+    "dcgan": {"d_kwargs": {"norm": "spectral"}, "loss_kwargs": {"augment": "diffaugment"}},
+}
+COMMON = {"resolution": 64, "channels": 3, "resize": "center-crop", "xflip": True}
+
+
+def is_colour_image(arr: np.ndarray) -> bool:
+    """Whether a decoded image ``[H, W, C]`` (uint8) has colour: three channels that differ beyond JPEG noise."""
+    if arr.ndim != 3 or arr.shape[2] < 3:
+        return False
+    rgb = arr[:, :, :3].astype(np.float32)
+    spread = np.abs(rgb[:, :, 0] - rgb[:, :, 1]).mean() + np.abs(rgb[:, :, 1] - rgb[:, :, 2]).mean()
+    return bool(spread > GREY_TOLERANCE)
+
+
+def is_photo_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a folder of colour photos (module docstring); anything else (a built-in name, a zip, an
+    unreadable folder) is not."""
+    root = Path(path)
+    if not root.is_dir():
+        return False
+    try:
+        files = iter_image_folder(root)
+    except DataError:
+        return False
+    picks = [files[i] for i in np.linspace(0, len(files) - 1, min(SAMPLE, len(files))).round().astype(int)]
+    votes = 0
+    for f in picks:
+        try:
+            arr = decode_image(f, str(f))
+        except DataError:
+            continue
+        votes += int(is_colour_image(arr) and min(arr.shape[:2]) >= MIN_SIDE)
+    return votes * 2 >= len(picks)
+
+
+def photo_defaults(data: str | None, family: str = PHOTO_FAMILY) -> dict[str, Any]:
+    """TrainConfig values of the photo recipe when ``data`` is a folder of colour photos, else ``{}``."""
+    if family not in FAMILY_SETTINGS:
+        raise ValueError(f"no photo settings for family {family!r}; expected one of {sorted(FAMILY_SETTINGS)}")
+    if data is None or not is_photo_folder(data):
+        return {}
+    return {"model": family, **COMMON, **FAMILY_SETTINGS[family]}

@@ -31,6 +31,7 @@ def _unanswered(store: VoteStore) -> int:
         return int(s.scalar(select(func.count()).select_from(Round).where(Round.answered.is_(False))) or 0)
 
 
+@pytest.mark.slow
 def test_concurrent_raters_lose_no_vote_and_store_none_twice(studio_runs, vote_url):
     models = ModelSet.load([str(studio_runs["dcgan"])])
     store = VoteStore(vote_url)

@@ -16,6 +16,7 @@ from ganforge.losses.classic import (
     g_loss_minimax,
     g_loss_nonsaturating,
     gradient_penalty,
+    r1_penalty,
 )
 
 REAL = torch.tensor([2.0, -1.0, 0.5])
@@ -100,3 +101,49 @@ def test_wgan_gp_phase_adds_penalty_and_drift():
     r, f = D(real), D(G()(z))
     want = (f.mean() - r.mean()).item() + 10 * 16 + 0.001 * r.square().mean().item()
     assert stats["loss/D"] == pytest.approx(want, rel=1e-5)
+
+
+class _Identity(nn.Module):
+    def forward(self, z, c=None):
+        return z.view(-1, 1, 2, 2)
+
+
+@pytest.mark.parametrize("kind", ["non-saturating", "minimax", "hinge"])
+def test_r1_adds_half_gamma_times_the_squared_input_gradient_on_reals(kind):
+    D = Linear(torch.tensor([3.0, 4.0, 0.0, 0.0]))  # ||grad_x D|| = 5 everywhere: the penalty is 25
+    real, z = torch.randn(5, 1, 2, 2), torch.randn(5, 4)
+    plain = build_loss(kind, {"G": _Identity(), "D": D}).accumulate_gradients("Dmain", Batch(real, None, z, None), 1.0)
+    r1 = build_loss(kind, {"G": _Identity(), "D": D}, r1_gamma=0.2)
+    stats = r1.accumulate_gradients("Dmain", Batch(real, None, z, None), 1.0)
+    assert stats["loss/r1"] == pytest.approx(25.0, rel=1e-5)
+    assert stats["loss/D"] == pytest.approx(plain["loss/D"] + 0.5 * 0.2 * 25.0, rel=1e-5)
+    assert "loss/r1" not in plain
+
+
+def test_r1_penalty_of_a_packed_d_is_per_pack():
+    """D(x1, x2) = <a, x1> + <b, x2>: the gradient of one pack's logit has squared norm ||a||^2 + ||b||^2."""
+
+    class PackedLinear(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.tensor([3.0, 4.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0]))
+
+        def forward(self, x, c=None):
+            return (x.flatten(1).reshape(-1, 8) * self.w).sum(1)
+
+    penalty, logits = r1_penalty(PackedLinear(), torch.randn(6, 1, 2, 2), None)
+    assert logits.shape == (3,) and penalty.item() == pytest.approx(25.0 + 5.0, rel=1e-5)
+
+
+def test_r1_gradient_reaches_d_parameters():
+    D = Linear(torch.tensor([3.0, 4.0, 0.0, 0.0]))
+    loss = build_loss("non-saturating", {"G": _Identity(), "D": D}, r1_gamma=1.0)
+    real, z = torch.zeros(4, 1, 2, 2), torch.zeros(4, 4)  # logits 0: the logistic part has gradient 0 w.r.t. a here
+    loss.accumulate_gradients("Dmain", Batch(real, None, z, None), 1.0)
+    assert torch.allclose(D.a.grad, torch.tensor([3.0, 4.0, 0.0, 0.0]))  # d/da (1/2 ||a||^2) = a
+
+
+@pytest.mark.parametrize("bad", [-0.1, "1", True])
+def test_r1_gamma_is_validated(bad):
+    with pytest.raises(ValueError, match="r1_gamma"):
+        build_loss("non-saturating", {"G": _Identity(), "D": Linear(torch.ones(4))}, r1_gamma=bad)

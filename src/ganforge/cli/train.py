@@ -16,6 +16,7 @@ from ganforge.train.recipes.photo import photo_defaults
 # option name -> TrainConfig field (all default to None = "not given", so recipe defaults and --config apply)
 _FIELDS = {
     "model": "model",
+    "preset": "preset",
     "data": "data",
     "data_dir": "data_dir",
     "domain_b": "domain_b",
@@ -65,7 +66,14 @@ def _model_choices() -> list[str]:
 
 
 @click.command(context_settings={"show_default": True})
-@click.option("--model", type=click.Choice(_model_choices()), help="Model family. [default: dcgan]")
+@click.option(
+    "--model", type=click.Choice(_model_choices()), help="Model family. [default: gan for point sets, else dcgan]"
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["points", "paper"]),
+    help="Defaults for gan on point sets: points (tuned: R1, G EMA; default) or paper (Goodfellow 2014, collapses).",
+)
 @click.option(
     "--data",
     "--domain-a",
@@ -97,6 +105,9 @@ def _model_choices() -> list[str]:
     help='Growth schedule (progan) as JSON: fade_kimg, stable_kimg, batch_sizes, e.g. \'{"fade_kimg": 20}\'.',
 )
 @click.option("--d-steps", type=click.IntRange(1), help="Discriminator steps per generator step (Goodfellow's k).")
+@click.option("--pack", type=click.IntRange(1), help="PacGAN: D judges N samples at once (gan, dcgan: d_kwargs.pack).")
+@click.option("--mbstd-group", type=click.IntRange(2), help="Minibatch stddev in D over groups of N (gan, dcgan).")
+@click.option("--r1-gamma", type=click.FloatRange(0), help="R1 penalty on reals, classic losses: loss_kwargs.r1_gamma.")
 @click.option(
     "--augment",
     type=click.Choice(["none", "diffaugment"]),
@@ -140,11 +151,18 @@ def train(
       ganforge train --data ./face_photos   # colour photos: the photo recipe (fastgan, 64 px, DiffAugment)
       ganforge train --data ./my_photos --resolution 64 --channels 3 --kimg 500
       ganforge train --model gan --loss minimax --d-steps 2
+      ganforge train --data ring8                 # MLP GAN, 'points' preset: all 8 modes
+      ganforge train --data ring8 --preset paper  # the 2014 recipe: watch mode collapse
+      ganforge train --data ring8 --preset paper --pack 2 --kimg 300
       ganforge train --resume runs/00000-dcgan-digits --kimg 120
       torchrun --nproc_per_node 2 -m ganforge train --device cpu
     """
+    coverage = {k: options.pop(k) for k in ("pack", "mbstd_group", "r1_gamma")}
     augment = options.pop("augment")
     given = {_FIELDS[k]: v for k, v in options.items() if v is not None}
+    for key, name in (("d_kwargs", "pack"), ("d_kwargs", "mbstd_group"), ("loss_kwargs", "r1_gamma")):
+        if coverage[name] is not None:  # shortcuts for one key of the kwargs dicts
+            given[key] = {**given.get(key, {}), name: coverage[name]}
     if "channels" in given:
         given["channels"] = int(given["channels"])
     if skip_bad:
@@ -174,7 +192,8 @@ def train(
 
 
 def resolve_config(given: dict[str, Any], config_file: str | None, resume: str | None) -> TrainConfig:
-    """Layering: TrainConfig defaults < recipe defaults < --config file < resumed run's config < options given."""
+    """Layering: TrainConfig defaults < recipe defaults < preset (gan on point sets) < --config file < resumed run's
+    config < options given."""
     from ganforge.train.recipes import get_recipe
 
     base: dict[str, Any] = {}
@@ -192,9 +211,21 @@ def resolve_config(given: dict[str, Any], config_file: str | None, resume: str |
                 f"(got {', '.join(sorted(changed))})"
             )
         base = saved
-    model = given.get("model", base.get("model", "dcgan"))
-    merged = {**get_recipe(model).defaults, **base, **given} if not resume else {**base, **given}
-    if not resume and model == "dcgan" and not {"data", "cond"} & (set(given) | set(base)):
+    from ganforge.train.recipes.gan import default_model, resolve_preset
+
+    data = given.get("data", base.get("data", "digits"))
+    model = given.get("model", base.get("model", default_model(data)))
+    if resume:
+        return TrainConfig.from_dict({**base, **given})
+    try:
+        preset, preset_values = resolve_preset(model, data, given.get("preset", base.get("preset")))
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    defaults = {**get_recipe(model).defaults, **preset_values}
+    merged = {**defaults, **base, **given, "model": model, "preset": preset}
+    for key in ("g_kwargs", "d_kwargs", "loss_kwargs"):  # an option adds to the preset's dict instead of replacing it
+        merged[key] = {**defaults.get(key, {}), **merged.get(key, {})}
+    if model == "dcgan" and not {"data", "cond"} & (set(given) | set(base)):
         merged |= {k: v for k, v in DIGITS_PRESET.items() if k not in given and k not in base}
     return TrainConfig.from_dict(merged)
 

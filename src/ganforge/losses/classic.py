@@ -7,6 +7,11 @@
 - ``wgan-gp`` (Gulrajani et al. 2017): D ``l_fake - l_real + lambda (||grad D(x_hat)|| - 1)^2`` plus ProGAN's drift
   ``eps * l_real^2``; G ``-l_fake``.
 
+Any of them takes ``r1_gamma``: the zero-centred gradient penalty on reals, ``gamma / 2 * E ||grad_x D(x)||^2``
+(R1, Mescheder, Geiger & Nowozin, "Which Training Methods for GANs do actually Converge?", ICML 2018), computed in
+the D phase of every step. For a packed D (PacGAN) the gradient is that of each pack's logit, so the penalty is the
+squared norm over the whole pack, averaged over packs.
+
 With ``sigmoid(l) = D``: ``log D = -softplus(-l)`` and ``log(1 - D) = -softplus(l)``.
 
 ``augment="diffaugment"`` (Zhao et al. 2020) passes every image D sees, real and generated, in both phases, through
@@ -15,6 +20,8 @@ can train data-efficiently (``ganforge train --augment diffaugment``); the gradi
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -64,6 +71,19 @@ def gradient_penalty(
     return (grad.flatten(1).norm(2, dim=1) - target).square().mean()
 
 
+def r1_penalty(
+    D: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor], real: torch.Tensor, c: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``E ||grad_x D(x)||^2`` over D's outputs (one per sample, or per pack), and the logits ``D(real)`` it took.
+
+    ``real [N, C, H, W]``; returns ``(penalty [], logits [N / pack])`` with the graph kept for ``backward``.
+    """
+    x = real.detach().requires_grad_(True)
+    logits = D(x, c)
+    (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+    return grad.square().sum() / logits.shape[0], logits
+
+
 class AdversarialLoss(Loss):
     """Loss for the classic families: ``k`` D phases then one G phase per training step."""
 
@@ -78,6 +98,7 @@ class AdversarialLoss(Loss):
         augment: str = "none",
         augment_p: float = 1.0,
         augment_policy: str = DIFFAUGMENT_POLICY,
+        r1_gamma: float = 0.0,
     ) -> None:
         if augment not in CLASSIC_AUGMENT:
             raise ValueError(f"augment must be one of {CLASSIC_AUGMENT}, got {augment!r}")
@@ -86,8 +107,10 @@ class AdversarialLoss(Loss):
             raise ValueError(f"unknown loss kind {kind!r}")
         if d_steps < 1:
             raise ValueError(f"d_steps must be >= 1, got {d_steps}")
+        if isinstance(r1_gamma, bool) or not isinstance(r1_gamma, (int, float)) or r1_gamma < 0:
+            raise ValueError(f"r1_gamma must be a number >= 0, got {r1_gamma!r}")
         self.G, self.D, self.kind = G, D, kind
-        self.gp_weight, self.drift = gp_weight, drift
+        self.gp_weight, self.drift, self.r1_gamma = gp_weight, drift, float(r1_gamma)
         self.phases = [Phase("Dmain", "D", repeat=d_steps), Phase("Gmain", "G")]
 
     def accumulate_gradients(self, phase: str, batch: Batch, gain: float) -> dict[str, float]:
@@ -104,9 +127,13 @@ class AdversarialLoss(Loss):
         if phase == "Dmain":
             with torch.no_grad():
                 fake = self.G(batch.z, batch.gen_c)
-            real_logits = self.run_D(batch.real, batch.real_c)
-            fake_logits = self.run_D(fake, batch.gen_c)
             stats = {}
+            if self.r1_gamma > 0:
+                r1, real_logits = r1_penalty(self.run_D, batch.real, batch.real_c)
+                stats["loss/r1"] = r1.item()
+            else:
+                real_logits = self.run_D(batch.real, batch.real_c)
+            fake_logits = self.run_D(fake, batch.gen_c)
             if self.kind in ("minimax", "non-saturating"):
                 d = d_loss_logistic(real_logits, fake_logits)
             elif self.kind == "hinge":
@@ -116,6 +143,8 @@ class AdversarialLoss(Loss):
                 gp = gradient_penalty(self.D, batch.real, fake, batch.real_c)
                 stats["loss/gp"] = gp.item()
                 d = d + self.gp_weight * gp + self.drift * real_logits.square().mean()
+            if self.r1_gamma > 0:
+                d = d + 0.5 * self.r1_gamma * r1
             (d * gain).backward()
             stats.update(_logit_stats(d, real_logits, fake_logits))
             return stats

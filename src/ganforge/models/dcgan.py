@@ -4,6 +4,10 @@ All-convolutional G (fractionally strided convolutions, batch norm, ReLU, tanh o
 batch norm except at the input, LeakyReLU 0.2). The starting spatial size ``s`` is the resolution halved until it is
 at most 7, so 28 (MNIST, s=7), 32/64/128 (s=4) and 48 (s=6) all work. Conditional variants concatenate the one-hot
 class to z in G and use a projection term (Miyato & Koyama 2018) in D.
+
+D takes the two mode-coverage options of :mod:`ganforge.models.gan`: ``pack`` (PacGAN: ``pack`` images stacked along
+the channels, so the first convolution sees ``pack * channels``) and ``mbstd_group`` (ProGAN's minibatch standard
+deviation as one extra feature map before the output layer).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import torch
 from torch import nn
 
 from ganforge.models.base import Network, check_conditioning, register_network
+from ganforge.models.gan import check_coverage_options, pack_rows
+from ganforge.models.layers import MinibatchStddev
 
 
 def start_size(resolution: int) -> tuple[int, int]:
@@ -67,7 +73,11 @@ class DCGANGenerator(Network):
 
 @register_network("dcgan-d")
 class DCGANDiscriminator(Network):
-    """``img [N, channels, R, R] (+ c) -> logit [N]``; mirror image of the generator."""
+    """``img [N, channels, R, R] (+ c) -> logit [N / pack]``; mirror image of the generator.
+
+    ``pack``: images judged together (PacGAN; ``N`` a multiple of it). ``mbstd_group``: minibatch standard deviation
+    group size (0 = off).
+    """
 
     def __init__(
         self,
@@ -78,35 +88,40 @@ class DCGANDiscriminator(Network):
         max_width: int = 512,
         norm: str = "batch",
         dropout: float = 0.0,
+        pack: int = 1,
+        mbstd_group: int = 0,
     ) -> None:
         super().__init__()
+        check_coverage_options(pack, mbstd_group)
         if norm not in ("batch", "none", "spectral"):
             raise ValueError(f"norm must be 'batch', 'none' or 'spectral', got {norm!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.c_dim, self.resolution, self.channels = c_dim, resolution, channels
+        self.c_dim, self.resolution, self.channels, self.pack = c_dim, resolution, channels, pack
         s, n = start_size(resolution)
         widths = [min(width * 2**i, max_width) for i in range(n)]  # after each stride-2 conv
         sn = nn.utils.parametrizations.spectral_norm if norm == "spectral" else (lambda m: m)
         drop = [nn.Dropout(dropout)] if dropout > 0 else []
-        layers: list[nn.Module] = [sn(nn.Conv2d(channels, widths[0], 4, 2, 1)), nn.LeakyReLU(0.2, True), *drop]
+        layers: list[nn.Module] = [sn(nn.Conv2d(channels * pack, widths[0], 4, 2, 1)), nn.LeakyReLU(0.2, True), *drop]
         for a, b in zip(widths[:-1], widths[1:]):
             layers.append(sn(nn.Conv2d(a, b, 4, 2, 1, bias=norm != "batch")))
             if norm == "batch":
                 layers.append(nn.BatchNorm2d(b))
             layers += [nn.LeakyReLU(0.2, True), *drop]
+        if mbstd_group:  # one extra [s, s] feature map for the final layer (ProGAN puts it before its last block)
+            layers.append(MinibatchStddev(mbstd_group, 1))
         self.body = nn.Sequential(*layers)
-        feat = widths[-1] * s * s
+        feat = (widths[-1] + (1 if mbstd_group else 0)) * s * s
         _dcgan_init(self)
         self.out = sn(nn.Linear(feat, 1))
-        self.embed = sn(nn.Linear(c_dim, feat, bias=False)) if c_dim > 0 else None
+        self.embed = sn(nn.Linear(c_dim * pack, feat, bias=False)) if c_dim > 0 else None
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         c = check_conditioning(c, self.c_dim, img.shape[0])
-        h = self.body(img).flatten(1)  # [N, feat]
-        logit = self.out(h).squeeze(1)  # [N]
+        h = self.body(pack_rows(img, self.pack)).flatten(1)  # [N / pack, feat]
+        logit = self.out(h).squeeze(1)  # [N / pack]
         if self.embed is not None and c is not None:
-            logit = logit + (self.embed(c) * h).sum(dim=1)  # projection discriminator term
+            logit = logit + (self.embed(pack_rows(c, self.pack)) * h).sum(dim=1)  # projection discriminator term
         return logit
 
 

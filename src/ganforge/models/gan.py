@@ -3,6 +3,11 @@
 G maps noise z to a sample through fully connected layers; D maps a sample to one logit. The original D used maxout
 units and dropout; we keep dropout and use LeakyReLU (maxout is a drop-in option that changes nothing essential).
 Samples are shaped as images ``[N, C, H, W]`` so 2-D toy points are ``[N, 2, 1, 1]`` and digits ``[N, 1, 28, 28]``.
+
+Two mode-coverage options of D (off by default): ``pack = m`` (PacGAN, Lin et al., NeurIPS 2018) makes D judge m
+samples at once, concatenated, so its input is m times wider and it returns one logit per pack; ``mbstd_group``
+(ProGAN, Karras et al., ICLR 2018, sec. 3) appends the standard deviation of the last hidden features over groups of
+that many samples, so D can see a batch without variety.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import torch
 from torch import nn
 
 from ganforge.models.base import Network, check_conditioning, register_network
+from ganforge.models.layers import MinibatchStddev
 
 
 @register_network("gan-g")
@@ -48,7 +54,14 @@ class MLPGenerator(Network):
 
 @register_network("gan-d")
 class MLPDiscriminator(Network):
-    """Fully connected discriminator: ``x [N, C, R, R] (+ c) -> logit [N]``."""
+    """Fully connected discriminator: ``x [N, C, R, R] (+ c) -> logit [N / pack]``.
+
+    Args:
+        hidden, layers: width and number of hidden layers (LeakyReLU 0.2).
+        dropout: dropout after each hidden layer (Goodfellow et al. 2014 used it in D).
+        pack: samples judged together (PacGAN); ``N`` must be a multiple of it, consecutive samples form a pack.
+        mbstd_group: group size of the minibatch standard deviation feature before the last hidden layer (0 = off).
+    """
 
     def __init__(
         self,
@@ -58,14 +71,22 @@ class MLPDiscriminator(Network):
         hidden: int = 512,
         layers: int = 3,
         dropout: float = 0.0,
+        pack: int = 1,
+        mbstd_group: int = 0,
     ) -> None:
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.c_dim, self.resolution, self.channels = c_dim, resolution, channels
-        dims = [channels * resolution * resolution + c_dim] + [hidden] * layers
+        check_coverage_options(pack, mbstd_group)
+        if mbstd_group and layers < 1:
+            raise ValueError(f"mbstd_group needs at least one hidden layer, got layers={layers}")
+        self.c_dim, self.resolution, self.channels, self.pack = c_dim, resolution, channels, pack
+        dims = [(channels * resolution * resolution + c_dim) * pack] + [hidden] * layers
         blocks: list[nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:]):
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+            if mbstd_group and i == len(dims) - 2:
+                blocks.append(_FlatStddev(mbstd_group))
+                a += 1
             blocks += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
             if dropout > 0:
                 blocks.append(nn.Dropout(dropout))
@@ -77,4 +98,34 @@ class MLPDiscriminator(Network):
         h = img.flatten(1)  # [N, C*R*R]
         if c is not None:
             h = torch.cat([h, c], dim=1)
-        return self.net(h).squeeze(1)  # [N]
+        return self.net(pack_rows(h, self.pack)).squeeze(1)  # [N / pack]
+
+
+def check_coverage_options(pack: int, mbstd_group: int) -> None:
+    """Loud checks of the two D options shared by the MLP and DCGAN discriminators."""
+    if not isinstance(pack, int) or pack < 1:
+        raise ValueError(f"pack must be an integer >= 1, got {pack!r}")
+    if not isinstance(mbstd_group, int) or mbstd_group < 0 or mbstd_group == 1:
+        raise ValueError(f"mbstd_group must be 0 (off) or an integer >= 2, got {mbstd_group!r}")
+
+
+def pack_rows(x: torch.Tensor, pack: int) -> torch.Tensor:
+    """PacGAN packing: ``[N, F, ...] -> [N / pack, pack * F, ...]``, each group of ``pack`` consecutive samples
+    concatenated along dim 1; ``N`` not a multiple of ``pack`` raises."""
+    if pack == 1:
+        return x
+    if x.shape[0] % pack != 0:
+        raise ValueError(f"a packed discriminator (pack={pack}) needs a batch that is a multiple of {pack}, "
+                         f"got {x.shape[0]} samples")
+    return x.reshape(x.shape[0] // pack, pack * x.shape[1], *x.shape[2:])
+
+
+class _FlatStddev(nn.Module):
+    """:class:`MinibatchStddev` for feature vectors: ``[N, F] -> [N, F + 1]``."""
+
+    def __init__(self, group_size: int) -> None:
+        super().__init__()
+        self.stddev = MinibatchStddev(group_size, 1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.stddev(h[:, :, None, None]).flatten(1)

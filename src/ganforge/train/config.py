@@ -21,6 +21,7 @@ class TrainConfig:
 
     # what to train
     model: str = "dcgan"
+    preset: str | None = None  # a named set of defaults of the family (gan on point sets: points, paper)
     data: str = "digits"
     data_dir: str | None = None
     domain_b: str | None = None  # second domain for translation models (UNIT)
@@ -103,6 +104,21 @@ class TrainConfig:
         need(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
         need(self.heldout >= 0, f"heldout must be >= 0, got {self.heldout}")
         need(self.patience is None or self.patience >= 1, f"patience must be >= 1, got {self.patience}")
+        self._validate_coverage_options(need)
+
+    def _validate_coverage_options(self, need: Any) -> None:
+        """The mode-coverage options (PacGAN packing, minibatch stddev in D, R1), checked before any network exists."""
+        pack = self.d_kwargs.get("pack", 1)
+        need(isinstance(pack, int) and not isinstance(pack, bool) and pack >= 1,
+             f"d_kwargs.pack must be an integer >= 1, got {pack!r}")
+        need(self.batch % pack == 0 and (self.batch_gpu or self.batch) % pack == 0,
+             f"batch ({self.batch}) and batch_gpu ({self.batch_gpu}) must be multiples of d_kwargs.pack ({pack})")
+        group = self.d_kwargs.get("mbstd_group", 0)
+        need(isinstance(group, int) and not isinstance(group, bool) and (group == 0 or group >= 2),
+             f"d_kwargs.mbstd_group must be 0 (off) or an integer >= 2, got {group!r}")
+        r1 = self.loss_kwargs.get("r1_gamma", 0.0)
+        need(isinstance(r1, (int, float)) and not isinstance(r1, bool) and r1 >= 0,
+             f"loss_kwargs.r1_gamma must be a number >= 0, got {r1!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

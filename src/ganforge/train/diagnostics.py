@@ -6,6 +6,8 @@ Each evaluation yields plain numbers for ``diagnostics.jsonl`` and TensorBoard, 
 - ``coverage/<k>`` and ``coverage/classes``: the class histogram of generated samples under the packaged digit
   classifier, for labelled datasets that classifier reads (28x28, 1 or 3 channels: MNIST-like, Stacked MNIST), with a
   warning when coverage collapses;
+- ``modes``, ``modes/hq``: for the toy point sets (``ring8``, ``grid25``, ...), the modes covered and the share of
+  high-quality samples (:func:`ganforge.metrics.toy.toy_modes`), with a warning while modes are missing;
 - ``D/sign_train``, ``D/sign_heldout``, ``D/overfit_gap``: ``E[sign D(x)]`` on training reals vs. reals held out of
   training (``--heldout N``), the overfitting signal of ADA (Karras et al. 2020);
 - a warning when D saturates (mean D(x) and D(G(z)) as probabilities beyond 0.95 / 0.05 over the last logging
@@ -63,6 +65,7 @@ class Diagnostics:
             and dataset.labels is not None
             and default_extractor(dataset.channels, dataset.resolution) == "digits"
         )
+        self.use_modes = "modes" in dataset.info and "mode_std" in dataset.info  # a toy point set
         self._classifier: Any = None
         self.active: set[str] = set()  # warnings currently in force
         g = torch.Generator().manual_seed(seed)
@@ -92,6 +95,11 @@ class Diagnostics:
             values["coverage/classes"] = float(covered_classes(counts).sum())
             if (text := coverage_warning(counts)) is not None:
                 found["coverage"] = text
+        if self.use_modes:
+            values |= self._modes(G)
+            if values["modes"] < values["modes/total"]:
+                found["modes"] = (f"mode collapse: G covers {values['modes']:.0f} of {values['modes/total']:.0f} "
+                                  f"modes ({values['modes/hq']:.0%} of samples near a mode)")
         if D is not None and self.held_idx is not None and self.heldout is not None:
             values |= self._overfit(D)
         if self.check_saturation and "D/real" in recent and "D/fake" in recent:
@@ -104,6 +112,21 @@ class Diagnostics:
         self.active = set(found)
         values["warnings"] = sorted(found.values())
         return values, messages
+
+    def _modes(self, G: nn.Module) -> dict[str, float]:
+        """Mode statistics of ``self.n`` samples of G on fixed seeds (the toy sets' nearest-centre protocol)."""
+        from ganforge.metrics.context import SampleSet
+        from ganforge.metrics.toy import toy_modes
+
+        was_training = G.training
+        G.eval()
+        try:
+            fake = SampleSet.from_generator(G, self.n, self.seed, None, self.device)
+            points = torch.cat(list(fake.batches(500)))  # [n, D, 1, 1]
+        finally:
+            G.train(was_training)
+        stats = toy_modes(points, self.dataset.info)
+        return {k: stats[k] for k in ("modes", "modes/total", "modes/hq", "modes/kl")}
 
     def _overfit(self, D: nn.Module) -> dict[str, float]:
         assert self.heldout is not None and self.held_idx is not None

@@ -3,9 +3,24 @@
 Networks: ``ganforge.models.gan`` (MLP G and D, any resolution; 2-D toy points as ``[N, 2, 1, 1]``). Loss: the
 non-saturating G loss of sec. 3 (``--loss minimax`` gives the paper's value function, ``--d-steps k`` its k).
 Data, schedule and preview: the defaults (one dataset plus noise, no schedule, samples on fixed noise).
+
+Point sets (the built-in toy sets ``ring8``, ``grid25``, ``gauss1d``: resolution 1) train this family by default, with
+one of two presets (``ganforge train --preset NAME``):
+
+- ``points`` (the default for point sets): a linear output, R1 on reals (Mescheder et al. 2018), a G EMA, Adam
+  (5e-4, betas 0.5, 0.9) and batch 256; tuned on ring8 and grid25 seeds 0 and 1 to cover every mode with sharp
+  samples within the CPU budget (BENCHMARKS.md, mode coverage).
+- ``paper``: the same networks and length with none of those fixes (the non-saturating loss of the paper, Adam at the
+  library's 2e-4, no R1, no EMA, no packing): the classic run in which G collapses onto a few modes and hops between
+  them, so a student can watch it happen.
+
+Each of the fixes can be switched on alone on top of ``paper`` (``--r1-gamma``, ``--ema-kimg``, ``--pack``,
+``--mbstd-group``, ``--lr-g``/``--lr-d``) to see what it does.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from ganforge.models.gan import MLPDiscriminator, MLPGenerator
 from ganforge.train.recipes.base import Recipe, register_recipe
@@ -19,3 +34,59 @@ RECIPE = register_recipe(
         discriminator=MLPDiscriminator,
     )
 )
+
+# What both point presets share: the networks (3 x 256 LeakyReLU, linear output: points are not in [-1, 1]), the
+# length, and outputs sized for points (a scatter of 1,000 samples; few grids and checkpoints, each costs steps).
+_POINT_BASE: dict[str, Any] = {
+    "z_dim": 16,
+    "g_kwargs": {"hidden": 256, "layers": 3, "out_activation": "linear"},
+    "d_kwargs": {"hidden": 256, "layers": 3},
+    "loss": "non-saturating",
+    "batch": 256,
+    "kimg": 1024.0,
+    "grid_kimg": 128.0,
+    "snapshot_kimg": 256.0,
+    "grid_size": 1000,
+    "log_every": 100,
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "points": _POINT_BASE | {
+        "loss_kwargs": {"r1_gamma": 0.1},
+        "lr_g": 5e-4,
+        "lr_d": 5e-4,
+        "betas": (0.5, 0.9),
+        "ema_kimg": 17.7,  # decay 0.99 per step at batch 256
+    },
+    "paper": _POINT_BASE | {"loss_kwargs": {}, "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "ema_kimg": 0.0},
+}
+
+
+def is_point_set(data: str | None) -> bool:
+    """Whether ``data`` names a built-in point set (resolution 1: ``ring8``, ``grid25``, ``gauss1d``)."""
+    from ganforge.data import dataset_names
+    from ganforge.data.builtin import DATASETS
+
+    return data is not None and data in dataset_names() and DATASETS.get(data).resolution == 1
+
+
+def default_model(data: str | None) -> str:
+    """The family ``ganforge train --data DATA`` trains without ``--model``: ``gan`` for point sets, else ``dcgan``."""
+    return RECIPE.name if is_point_set(data) else "dcgan"
+
+
+def resolve_preset(model: str, data: str | None, preset: str | None) -> tuple[str | None, dict[str, Any]]:
+    """The preset a run uses and the config values it sets (under ``--config`` and the options given).
+
+    ``None`` with ``gan`` on a point set resolves to ``points``; a preset for another family or for image data raises
+    ``ValueError``, as does an unknown name.
+    """
+    if preset is None:
+        preset = "points" if model == RECIPE.name and is_point_set(data) else None
+        return preset, dict(PRESETS[preset]) if preset else {}
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+    if model != RECIPE.name or not is_point_set(data):
+        raise ValueError(f"preset {preset!r} is for --model {RECIPE.name} on a built-in point set (ring8, grid25, "
+                         f"gauss1d), got --model {model} --data {data}")
+    return preset, dict(PRESETS[preset])

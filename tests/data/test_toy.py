@@ -36,3 +36,11 @@ def test_mode_geometry():
     assert np.allclose(ring[0], [2.0, 0.0]) and np.allclose(ring[2], [0.0, 2.0])
     grid = grid_centers(5, 2.0)
     assert sorted(set(grid[:, 0].round(6))) == [-4.0, -2.0, 0.0, 2.0, 4.0] and len(grid) == 25
+
+
+def test_point_sets_are_the_resolution_one_builtins():
+    from ganforge.data import dataset_names
+    from ganforge.data.builtin import DATASETS
+
+    points = sorted(name for name in dataset_names() if DATASETS.get(name).resolution == 1)
+    assert points == ["gauss1d", "grid25", "ring8"]  # what train/recipes/gan.py treats as point sets

@@ -145,3 +145,29 @@ def test_the_paper_recipe_still_collapses_on_ring8():
         samples = G(torch.randn(2500, cfg.z_dim, generator=torch.Generator().manual_seed(123)))
     modes = toy_modes(samples, trainer.dataset.info)
     assert modes["modes/total"] == 8 and modes["modes"] <= 4
+
+
+def test_diagnostics_warn_while_modes_are_missing_and_clear_when_covered():
+    from ganforge.data import load_dataset
+    from ganforge.train.diagnostics import Diagnostics
+
+    class Fixed(torch.nn.Module):
+        """A 'generator' that puts every sample on the given centres, in turn."""
+
+        z_dim, c_dim = 2, 0
+
+        def __init__(self, centres: torch.Tensor) -> None:
+            super().__init__()
+            self.centres = centres
+
+        def forward(self, z, c=None):
+            return self.centres[torch.arange(len(z)) % len(self.centres)].view(-1, 2, 1, 1)
+
+    ring = load_dataset("ring8")
+    centres = torch.tensor(ring.info["modes"], dtype=torch.float32)
+    diag = Diagnostics(ring, None, "non-saturating", torch.device("cpu"), n=400)
+    values, messages = diag.run(Fixed(centres[:1]), None, {})
+    assert values["modes"] == 1 and values["modes/hq"] == 1.0
+    assert any("mode collapse: G covers 1 of 8 modes" in m for m in messages)
+    values, messages = diag.run(Fixed(centres), None, {})
+    assert values["modes"] == 8 and messages == ["cleared: modes warning no longer holds"]

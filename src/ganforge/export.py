@@ -1,7 +1,8 @@
-"""ONNX export of generators, checked against PyTorch with onnxruntime (``pip install ganforge[onnx]``)."""
+"""ONNX export of generators, checked against PyTorch with onnxruntime (``pip install "ganforge[onnx]"``)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,20 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+ONNX_EXTRA = 'pip install "ganforge[onnx]"'
+
+
+def require_onnx(check: bool = True) -> None:
+    """Import ``onnx`` (the exporter needs it) and, when the export is to be checked, ``onnxruntime``; a missing one
+    raises ``ModuleNotFoundError`` naming the extra, before anything is written."""
+    for module in ("onnx", "onnxruntime") if check else ("onnx",):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            hint = "; or pass --no-check" if module == "onnxruntime" else ""
+            raise ModuleNotFoundError(f"ONNX export needs {module} ({e.name} is missing{hint}): {ONNX_EXTRA}",
+                                      name=e.name) from None
 
 
 class _Wrapper(nn.Module):
@@ -34,6 +49,7 @@ def _inputs(G: nn.Module, n: int = 2) -> tuple[torch.Tensor, ...]:
 
 def export_onnx(G: nn.Module, path: Path, opset: int = 17) -> Path:
     """Write ``G`` as ONNX with a dynamic batch dimension; atomically (temporary name, then rename)."""
+    require_onnx(check=False)
     G = G.eval().cpu()
     wrapper = _Wrapper(G).eval()
     args = _inputs(G)
@@ -57,10 +73,9 @@ def export_onnx(G: nn.Module, path: Path, opset: int = 17) -> Path:
 
 def check_onnx(G: nn.Module, path: Path, n: int = 3) -> float:
     """Max absolute difference between onnxruntime's and PyTorch's outputs on ``n`` seeded inputs."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise RuntimeError("checking the export needs onnxruntime: pip install 'ganforge[onnx]'") from None
+    require_onnx(check=True)
+    import onnxruntime as ort
+
     args = _inputs(G, n)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feeds = {inp.name: a.numpy() for inp, a in zip(sess.get_inputs(), args)}

@@ -1,7 +1,8 @@
 """Turning tensors into pictures and videos, and videos back into frames.
 
 Images in model space are float ``[N, C, H, W]`` in [-1, 1]; pictures on disk are uint8. Video goes through
-``imageio`` with the ffmpeg binary bundled by ``imageio-ffmpeg`` (``pip install ganforge[video]``), mp4 (H.264) or gif.
+``imageio`` with the ffmpeg binary bundled by ``imageio-ffmpeg`` (``pip install "ganforge[video]"``), mp4 (H.264) or
+gif.
 """
 
 from __future__ import annotations
@@ -58,11 +59,16 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -
     return save_image(make_grid(images, nrow), path)
 
 
-def _imageio():
+def _imageio(path: Path):
+    """``imageio.v2``, and for anything but a gif the ffmpeg plugin's package; a missing one names the extra."""
     try:
         import imageio.v2 as iio
-    except ImportError:
-        raise RuntimeError("video needs imageio and imageio-ffmpeg: pip install 'ganforge[video]'") from None
+
+        if path.suffix.lower() != ".gif":
+            import imageio_ffmpeg  # noqa: F401  (without it imageio finds no backend for mp4 and other videos)
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError(f'video needs imageio and imageio-ffmpeg ({e.name} is missing): pip install '
+                                  '"ganforge[video]"', name=e.name) from None
     return iio
 
 
@@ -71,7 +77,7 @@ def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float = 24.
     path = Path(path)
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"{path}: unsupported video format; use one of {', '.join(VIDEO_SUFFIXES)}")
-    iio = _imageio()
+    iio = _imageio(Path(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     kwargs = (
         {"duration": 1000.0 / fps, "loop": 0}
@@ -90,7 +96,7 @@ def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float = 24.
 
 def video_info(path: str | Path) -> dict:
     """Frame rate, size and frame count of a video file (``ValueError`` naming the file if unreadable)."""
-    iio = _imageio()
+    iio = _imageio(Path(path))
     try:
         with iio.get_reader(path) as reader:
             meta = reader.get_meta_data()
@@ -105,7 +111,7 @@ def read_video(path: str | Path) -> tuple[Iterator[np.ndarray], float]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such video file")
-    iio = _imageio()
+    iio = _imageio(Path(path))
     try:
         reader = iio.get_reader(path)
         fps = float(reader.get_meta_data().get("fps", 24.0))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import h5py
 import numpy as np
 import pytest
@@ -80,3 +82,10 @@ def test_real_usps_test_split():
     ds = load_dataset(f"{path}:test")
     assert ds.data.shape == (2007, 1, 16, 16) and ds.num_classes == 10
     assert np.bincount(ds.labels.numpy()).sum() == 2007
+
+
+def test_without_h5py_the_error_names_the_extra(tmp_path, monkeypatch):
+    path = _write(tmp_path / "d.h5", {"train": (np.zeros((2, 4, 4), np.uint8), None)})
+    monkeypatch.setitem(sys.modules, "h5py", None)  # as if h5py were not installed
+    with pytest.raises(DataError, match=r'needs h5py, which is not installed: pip install "ganforge\[data\]"'):
+        load_dataset(f"{path}:train")

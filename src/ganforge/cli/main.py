@@ -35,9 +35,31 @@ def _add_commands() -> None:
 
 _add_commands()
 
+# The optional extras of pyproject.toml ([project.optional-dependencies]) by the top-level module a command imports.
+EXTRA_OF_MODULE = {
+    "onnx": "onnx", "onnxruntime": "onnx",
+    "imageio": "video", "imageio_ffmpeg": "video",
+    "h5py": "data",
+    "fastapi": "studio", "uvicorn": "studio", "multipart": "studio", "python_multipart": "studio",
+    "sqlalchemy": "studio", "psycopg": "studio",
+}
+
+
+def missing_extra(e: ModuleNotFoundError) -> str | None:
+    """One line naming the extra that brings the missing module (the library's message when it names it already), or
+    None when the module belongs to no extra."""
+    module = (e.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(module)
+    if extra is None:
+        return None
+    if f'pip install "ganforge[{extra}]"' in str(e):  # the library's own message, which says what needed it
+        return str(e)
+    return f'{module} is not installed; this command needs the "{extra}" extra: pip install "ganforge[{extra}]"'
+
 
 def main() -> None:
-    """Entry point: user errors (bad data, bad checkpoint, bad values) print one clear line, not a traceback."""
+    """Entry point: user errors (bad data, bad checkpoint, bad values, a missing optional extra) print one clear line,
+    not a traceback."""
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -48,4 +70,10 @@ def main() -> None:
         sys.exit(e.exit_code)
     except (DataError, CheckpointError, ValueError, FileNotFoundError) as e:
         click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except ModuleNotFoundError as e:
+        line = missing_extra(e)
+        if line is None:  # not an optional part: a broken installation, shown in full
+            raise
+        click.echo(f"error: {line}", err=True)
         sys.exit(2)

@@ -94,8 +94,9 @@ def export(model: str, onnx_path: str | None, opset: int, check: bool, slim_dir:
 
         click.echo(f"wrote {export_slim(G, meta, Path(slim_dir), str(resolve_checkpoint(model)))}")
     if onnx_path:
-        from ganforge.export import check_onnx, export_onnx
+        from ganforge.export import check_onnx, export_onnx, require_onnx
 
+        require_onnx(check)  # before anything is written
         path = export_onnx(G, Path(onnx_path), opset=opset)
         click.echo(f"wrote {path}")
         if check:

@@ -4,7 +4,7 @@ Layout: one group per split (``train``, ``test``), each with ``data`` (``[N, D]`
 ``[N, H, W]`` / ``[N, H, W, C]``) and optionally ``target`` (``[N]`` integer labels). ``data`` is float in [0, 1]
 or uint8. A split is addressed as ``path.h5:train`` (``.hdf5`` works too); a file whose ``data`` sits at the top
 level needs no split. Images are returned as uint8 ``[N, H, W, C]`` (floats are scaled by 255 and rounded), like
-every other reader in ``formats.py``. Needs ``h5py`` (``pip install 'ganforge[data]'``).
+every other reader in ``formats.py``. Needs ``h5py`` (``pip install "ganforge[data]"``).
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def _h5py():
     try:
         import h5py
     except ImportError:
-        raise DataError("reading .h5 datasets needs h5py: pip install 'ganforge[data]'") from None
+        raise DataError('reading .h5 datasets needs h5py, which is not installed: pip install "ganforge[data]"') \
+            from None
     return h5py
 
 

@@ -58,8 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.models import register_network
-from ganforge.models.base import Network
+from ganforge.models.base import Network, register_network
 from ganforge.models.jpeg_trace import jpeg_lattice_fit
 
 

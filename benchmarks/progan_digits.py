@@ -105,7 +105,7 @@ def main() -> None:
             ema_kimg=args.ema_kimg, device="cpu", threads=args.threads, outdir=str(out / "runs"), cond=args.cond,
         )
         given["schedule_kwargs"] = {"fade_kimg": args.phase_kimg, "stable_kimg": args.phase_kimg}
-        trainer = Trainer(TrainConfig(**given), progress=False)
+        trainer = Trainer.from_config(TrainConfig(**given), progress=False)
         sched = trainer.schedule
         assert sched.growth_images == growth
         common = {"benchmark": "progan_digits", "machine": f"{platform.machine()} {torch.get_num_threads()} threads",

@@ -178,7 +178,7 @@ def digits(args: argparse.Namespace) -> None:
             log_every=20,
         )
         t = time.perf_counter()
-        trainer = Trainer(cfg, progress=True)
+        trainer = Trainer.from_config(cfg, progress=True)
         run = trainer.run()
         secs = time.perf_counter() - t
         G = trainer.generator_for_samples().eval()

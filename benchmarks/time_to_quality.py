@@ -30,6 +30,7 @@ import torch
 from ganforge.cli.train import resolve_config
 from ganforge.metrics import get_extractor
 from ganforge.metrics.context import SampleSet
+from ganforge.train.build import build
 from ganforge.train.loop import Trainer
 
 
@@ -65,7 +66,7 @@ def _to28(x: torch.Tensor) -> torch.Tensor:
 
 class TimedTrainer(Trainer):
     def __init__(self, cfg, every: float, max_seconds: float) -> None:
-        super().__init__(cfg, progress=False)
+        super().__init__(build(cfg), progress=False)
         self.every, self.max_seconds = every, max_seconds
         self.extractor = get_extractor("digits", self.device)
         self.train_seconds, self.evals = 0.0, 0

@@ -29,7 +29,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = TrainConfig(model=args.model, data=args.data, device=args.device, outdir=tmp, kimg=1e9)
-        t = Trainer(cfg, progress=False)
+        t = Trainer.from_config(cfg, progress=False)
         for _ in range(args.warmup_steps):
             t.train_step()
         if t.device.type == "cuda":

@@ -123,10 +123,11 @@ def train_ganforge(args: argparse.Namespace, run_dir: Path):
         model="unit", data=str(args.mnist / "t10k-images-idx3-ubyte.gz"), domain_b=f"{args.usps}:train",
         resolution=RES, resize="stretch", batch=args.batch, lr_g=args.lr, lr_d=args.lr, betas=(0.5, 0.999),
         g_kwargs={"width": args.width, "n_res": args.n_res, "n_shared": 1},
-        d_kwargs={"width": args.width, "n_layers": 3, "num_scales": 2}, seed=args.seed, device="cpu",
+        d_kwargs={"width": args.width, "n_layers": args.d_layers, "num_scales": args.d_scales, "norm": args.d_norm},
+        loss_kwargs=json.loads(args.loss_kwargs), xflip=args.xflip, seed=args.seed, device="cpu",
         threads=args.threads, outdir=str(run_dir.parent), kimg=1e6,
     )
-    trainer = Trainer(cfg, progress=False, run_dir=run_dir)
+    trainer = Trainer.from_config(cfg, progress=False, run_dir=run_dir)
     start = time.time()
     next_snap = args.snapshot_every
     bar = tqdm(desc="ganforge UNIT", unit="step")
@@ -154,10 +155,10 @@ def train_ganforge(args: argparse.Namespace, run_dir: Path):
     return trainer
 
 
-def score(ext: DigitsExtractor, data: dict[str, GanDataset], G, record: dict) -> None:
+def score(ext: DigitsExtractor, data: dict[str, GanDataset], G, record: dict, system: str = "ganforge") -> None:
     G = G.eval()
     result = evaluate(ext, data, lambda x: G.translate(x, "b2a"), lambda x: G.translate(x, "a2b"))
-    emit({"measure": "unit", "system": "ganforge", **record, "g_params": sum(p.numel() for p in G.parameters()),
+    emit({"measure": "unit", "system": system, **record, "g_params": sum(p.numel() for p in G.parameters()),
           **result, "cycle_l1_usps": cycle_error(G, all_images(data["usps_test"]), "b")})
 
 
@@ -171,6 +172,12 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=16, help="generator and discriminator base width")
     ap.add_argument("--n-res", type=int, default=3, help="private residual blocks per encoder/generator (paper: 3)")
     ap.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (the authors' 1e-4)")
+    ap.add_argument("--d-norm", default="none", choices=("none", "instance", "batch"), help="discriminator norm")
+    ap.add_argument("--d-layers", type=int, default=3, help="stride-2 layers per discriminator scale")
+    ap.add_argument("--d-scales", type=int, default=2, help="discriminator scales")
+    ap.add_argument("--loss-kwargs", default="{}", help='UNIT loss options as JSON, e.g. {"cycle_weight": 20}')
+    ap.add_argument("--score-ema", action="store_true", help="also score the EMA generator (G_ema)")
+    ap.add_argument("--xflip", action="store_true", help="random horizontal flips of both domains")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy shared CPU)")
     ap.add_argument("--out", type=Path, default=Path("runs/bench-unit-mnist-usps"))
@@ -199,10 +206,14 @@ def main() -> None:
     t0 = time.time()
     trainer = train_ganforge(args, args.out / "run")
     seconds = time.time() - t0
+    if args.score_ema and "G_ema" in trainer.nets:
+        score(ext, data, trainer.nets["G_ema"], {"train_seconds": round(seconds, 1), "steps": trainer.step},
+              system="ganforge G_ema")
     score(ext, data, trainer.nets["G"], {
         "train_seconds": round(seconds, 1), "steps": trainer.step, "images_per_domain": trainer.step * args.batch,
         "batch": args.batch, "width": args.width, "n_res": args.n_res, "lr": args.lr, "threads": args.threads,
-        "run": str(trainer.run_dir)})
+        "d_norm": args.d_norm, "d_layers": args.d_layers, "d_scales": args.d_scales, "loss_kwargs": args.loss_kwargs,
+        "xflip": args.xflip, "seed": args.seed, "run": str(trainer.run_dir)})
 
 
 if __name__ == "__main__":

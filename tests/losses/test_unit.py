@@ -108,7 +108,7 @@ def test_cycle_error_falls_when_trained_through_ganforge_train(tmp_path):
                       lr_g=1e-3, lr_d=1e-3, g_kwargs={"width": 8, "n_res": 0},
                       d_kwargs={"width": 8, "n_layers": 2, "num_scales": 1}, outdir=str(tmp_path / "runs"),
                       device="cpu", kimg=1.0)
-    trainer = Trainer(cfg, progress=False, run_dir=tmp_path / "run")
+    trainer = Trainer.from_config(cfg, progress=False, run_dir=tmp_path / "run")
     G = trainer.nets["G"]
     assert isinstance(G, UnitGenerator) and isinstance(trainer.loss, UnitLoss)
     held_out = blobs(64, seed=9)
@@ -121,7 +121,7 @@ def test_cycle_error_falls_when_trained_through_ganforge_train(tmp_path):
     grid = trainer.preview_images()  # the family's preview hook: input / translated / cycled rows
     assert grid.shape == (36, 1, 16, 16) and torch.equal(grid[:6], trainer.source.preview_batches(6, cfg.seed)[0])
     ckpt = trainer.save()
-    resumed = Trainer(cfg, resume=ckpt, progress=False)
+    resumed = Trainer.from_config(cfg, resume=ckpt, progress=False)
     assert torch.equal(resumed.nets["G"].translate(held_out, "a2b"), G.translate(held_out, "a2b"))
     nxt, nxt_resumed = trainer.source.next(), resumed.source.next()
     assert torch.equal(nxt.real, nxt_resumed.real) and torch.equal(nxt.extra["real_b"], nxt_resumed.extra["real_b"])

@@ -21,7 +21,7 @@ def digits():
 
 
 def test_training_writes_diagnostics_with_heldout_split(tmp_path):
-    run = Trainer(tiny(tmp_path, heldout=64, max_images=320), progress=False).run()
+    run = Trainer.from_config(tiny(tmp_path, heldout=64, max_images=320), progress=False).run()
     config = json.loads((run / "config.json").read_text())
     assert config["dataset"]["images"] == 256 and config["train"]["heldout"] == 64  # 320 - 64 held out
     records = [json.loads(line) for line in (run / "diagnostics.jsonl").read_text().splitlines()]
@@ -40,12 +40,12 @@ def test_training_writes_diagnostics_with_heldout_split(tmp_path):
 
 
 def test_no_diagnostics_and_bad_heldout(tmp_path):
-    run = Trainer(tiny(tmp_path, diagnostics=False), progress=False).run()
+    run = Trainer.from_config(tiny(tmp_path, diagnostics=False), progress=False).run()
     assert not (run / "diagnostics.jsonl").exists()
     with pytest.raises(ValueError, match="heldout"):
         tiny(tmp_path, heldout=-1)
     with pytest.raises(ValueError, match="leaves no training data"):
-        Trainer(tiny(tmp_path, heldout=256), progress=False)
+        Trainer.from_config(tiny(tmp_path, heldout=256), progress=False)
 
 
 def test_warnings_start_once_and_clear(digits):

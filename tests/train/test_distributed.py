@@ -23,7 +23,7 @@ out = Path(sys.argv[1])
 cfg = TrainConfig(model="dcgan", data="digits", max_images=256, z_dim=8, g_kwargs={"width": 8},
                   d_kwargs={"width": 8}, batch=16, kimg=0.096, grid_kimg=0.048, snapshot_kimg=0.048, grid_size=4,
                   log_every=2, outdir=str(out / "runs"), ema_kimg=0.05, device="cpu", threads=1)
-t = Trainer(cfg, progress=False)
+t = Trainer.from_config(cfg, progress=False)
 t.run()
 rank = int(os.environ["RANK"])
 for name, net in t.nets.items():

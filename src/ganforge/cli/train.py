@@ -178,9 +178,10 @@ def train(
         click.echo(json.dumps(cfg.to_dict(), indent=2))
         return
     from ganforge.train import distributed as ddp
+    from ganforge.train.build import build
     from ganforge.train.loop import Trainer
 
-    trainer = Trainer(cfg, resume=resume, progress=not quiet)
+    trainer = Trainer(build(cfg), resume=resume, progress=not quiet)
     try:
         run = trainer.run()
     except KeyboardInterrupt:

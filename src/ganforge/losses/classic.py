@@ -16,7 +16,8 @@ With ``sigmoid(l) = D``: ``log D = -softplus(-l)`` and ``log(1 - D) = -softplus(
 
 ``augment="diffaugment"`` (Zhao et al. 2020) passes every image D sees, real and generated, in both phases, through
 :class:`~ganforge.augment.DiffAugment` (strength ``augment_p``, policy ``augment_policy``), so any classic family
-can train data-efficiently (``ganforge train --augment diffaugment``); the gradient penalty stays on plain images.
+can train data-efficiently (the train command's ``--augment diffaugment``); the gradient penalty stays on plain
+images.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class AdversarialLoss(Loss):
             raise ValueError(f"r1_gamma must be a number >= 0, got {r1_gamma!r}")
         self.G, self.D, self.kind = G, D, kind
         self.gp_weight, self.drift, self.r1_gamma = gp_weight, drift, float(r1_gamma)
-        self.phases = [Phase("Dmain", "D", repeat=d_steps), Phase("Gmain", "G")]
+        self.phases = [Phase("Dmain", "D", repeat=d_steps, counts_images=True), Phase("Gmain", "G")]
 
     def accumulate_gradients(self, phase: str, batch: Batch, gain: float) -> dict[str, float]:
         if phase == "Gmain":

@@ -51,7 +51,7 @@ class FastGANLoss(AdversarialLoss):
             raise ValueError(f"the fastgan loss needs a discriminator with .reconstruct(); got {type(D).__name__}")
         super().__init__(G, D, kind="hinge", augment=augment, augment_p=augment_p, augment_policy=augment_policy)
         self.recon_weight, self.recon = float(recon_weight), recon
-        self.phases = [Phase("Dmain", "D"), Phase("Gmain", "G")]
+        self.phases = [Phase("Dmain", "D", counts_images=True), Phase("Gmain", "G")]
 
     def accumulate_gradients(self, phase: str, batch: Batch, gain: float) -> dict[str, float]:
         if phase == "Gmain":

@@ -212,7 +212,7 @@ def test_training_grows_and_resumes_mid_fade_with_the_same_alpha(tmp_path):
     from ganforge.checkpoint import list_checkpoints, load_networks
     from ganforge.train.loop import Trainer
 
-    full = Trainer(_train_cfg(tmp_path / "a"), progress=False).run()
+    full = Trainer.from_config(_train_cfg(tmp_path / "a"), progress=False).run()
     recs = [json.loads(line) for line in (full / "stats.jsonl").read_text().splitlines()]
     # 160 images in 5 phases of 32 (kimg / (2 * levels + 1)): the stage climbs 4 -> 8 -> 16 with linear fade-ins
     assert [(r["nimg"], r["schedule/level"], r["schedule/alpha"]) for r in recs] == [
@@ -224,7 +224,7 @@ def test_training_grows_and_resumes_mid_fade_with_the_same_alpha(tmp_path):
     state = torch.load(mid[0] / "state.pt", weights_only=True)
     assert state["schedule"]["last"] == {"nimg": 104, "level": 2, "alpha": 0.25}
 
-    resumed = Trainer(_train_cfg(tmp_path / "a"), resume=mid[0], progress=False, run_dir=tmp_path / "b")
+    resumed = Trainer.from_config(_train_cfg(tmp_path / "a"), resume=mid[0], progress=False, run_dir=tmp_path / "b")
     assert resumed.nimg == 112 and resumed.nets["G"].stage == (2, 0.25)
     stats = resumed.train_step()
     assert stats["schedule/alpha"] == 0.5 and stats["schedule/level"] == 2.0  # 112 images: half-way into the fade
@@ -242,12 +242,12 @@ def test_schedule_options_come_from_the_training_config(tmp_path):
     pytest.importorskip("mlxtend")
     from ganforge.train.loop import Trainer
 
-    t = Trainer(_train_cfg(tmp_path, schedule_kwargs={"fade_kimg": 0.048, "stable_kimg": 0.016,
+    t = Trainer.from_config(_train_cfg(tmp_path, schedule_kwargs={"fade_kimg": 0.048, "stable_kimg": 0.016,
                                                       "batch_sizes": {"4": 8, "8": 4, "16": 2}}), progress=False)
     assert (t.schedule.fade_images, t.schedule.stable_images) == (48, 16)
     assert t.schedule.batch_sizes == {4: 8, 8: 4, 16: 2}
     with pytest.raises(ValueError, match="unknown ProGAN schedule option"):
-        Trainer(_train_cfg(tmp_path, schedule_kwargs={"fade": 1}), progress=False)
+        Trainer.from_config(_train_cfg(tmp_path, schedule_kwargs={"fade": 1}), progress=False)
     with pytest.raises(ValueError, match="does not grow"):
-        Trainer(_train_cfg(tmp_path, model="dcgan", resolution=28, resize="center-crop", g_kwargs={}, d_kwargs={},
-                           schedule_kwargs={"fade_kimg": 1}), progress=False)
+        Trainer.from_config(_train_cfg(tmp_path, model="dcgan", resolution=28, resize="center-crop", g_kwargs={},
+                                       d_kwargs={}, schedule_kwargs={"fade_kimg": 1}), progress=False)

@@ -20,8 +20,10 @@ Trainer calls it under ``torch.no_grad`` with the networks in eval mode and the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,6 +31,8 @@ from torch import nn
 
 from ganforge.data import GanDataset
 from ganforge.losses import loss_names
+from ganforge.media import save_grid
+from ganforge.metrics.toy import save_scatter
 from ganforge.registry import Registry
 from ganforge.train.config import TrainConfig
 from ganforge.train.source import DataSource, ImageSource
@@ -103,6 +107,10 @@ class Recipe:
         """Progress-grid images ``[N, C, H, W]`` in [-1, 1]."""
         return (self.preview or latent_preview)(networks, source, n, seed)
 
+    def save_preview(self, images: torch.Tensor, path: Path, dataset: GanDataset) -> torch.Tensor | None:
+        """Write the preview to ``path`` (:func:`save_preview`); returns the images worth showing as a picture."""
+        return save_preview(images, path, dataset)
+
 
 RECIPES: Registry[Recipe] = Registry("training recipe")
 
@@ -145,6 +153,16 @@ def fixed_latents(G: nn.Module, source: DataSource, n: int, seed: int) -> tuple[
     c_dim = int(getattr(source, "c_dim", 0))
     c = nn.functional.one_hot(torch.arange(n) % c_dim, c_dim).float() if c_dim else None
     return z.to(device), None if c is None else c.to(device)
+
+
+def save_preview(images: torch.Tensor, path: Path, dataset: GanDataset) -> torch.Tensor | None:
+    """A square grid of ``images [N, C, H, W]`` (returned, for TensorBoard); for point data (2-D toys, samples
+    ``[N, D, 1, 1]``) a scatter plot over the true modes instead (returns None: there is no image to show)."""
+    if dataset.is_image:
+        save_grid(images, path, nrow=int(math.sqrt(len(images))) or None)
+        return images
+    save_scatter(images.flatten(1).cpu(), dataset, path)
+    return None
 
 
 def latent_preview(networks: Mapping[str, nn.Module], source: DataSource, n: int, seed: int) -> torch.Tensor:

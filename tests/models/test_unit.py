@@ -147,3 +147,39 @@ def test_recipe_and_networks_are_registered():
     recipe = get_recipe("unit")
     assert recipe.loss == "unit" and recipe.build_networks is not None and recipe.make_source is not None
     assert network_class("unit-g") is UnitGenerator and network_class("unit-d") is UnitDiscriminator
+
+
+def test_construction_is_deterministic_under_a_seed():
+    """The contract suite's determinism check for UNIT (tests/models/test_contract.py, OWN_CONTRACT)."""
+    x_a, x_b = blobs(3), torch.rand(3, 3, 16, 16) * 2 - 1
+    torch.manual_seed(5)
+    G1, D1 = tiny_g(), tiny_d()
+    torch.manual_seed(5)
+    G2, D2 = tiny_g(), tiny_d()
+    torch.manual_seed(6)
+    G3 = tiny_g()
+    assert torch.equal(G1.translate(x_a, "a2b"), G2.translate(x_a, "a2b"))
+    for o1, o2 in zip(D1(x_b, "b"), D2(x_b, "b"), strict=True):
+        assert torch.equal(o1, o2)
+    assert not torch.equal(G1.translate(x_a, "a2b"), G3.translate(x_a, "a2b"))
+
+
+def test_one_step_changes_the_loss():
+    """The contract suite's one-optimisation-step check for UNIT, with the recipe's loss."""
+    from ganforge.losses import Batch, build_loss
+
+    torch.manual_seed(0)
+    G, D = tiny_g(), tiny_d()
+    loss = build_loss(get_recipe("unit").loss, {"G": G, "D": D})
+    batch = Batch(real=blobs(4), real_c=None, z=torch.zeros(4, 1), gen_c=None,
+                  extra={"real_b": torch.rand(4, 3, 16, 16) * 2 - 1})
+    for phase, net, key in (("Dmain", D, "loss/D"), ("Gmain", G, "loss/G")):
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        torch.manual_seed(0)
+        before = loss.accumulate_gradients(phase, batch, 1.0)
+        opt.step()
+        opt.zero_grad()
+        torch.manual_seed(0)
+        after = loss.accumulate_gradients(phase, batch, 1.0)
+        assert after[key] != pytest.approx(before[key], abs=1e-7), phase
+        G.zero_grad(), D.zero_grad()

@@ -1,0 +1,100 @@
+"""The Trainer built from parts: only what the optimisers train is toggled, phases declare image counting, events
+run on their cadence and can stop training, the source re-seeds itself for a rollback."""
+
+from __future__ import annotations
+
+import torch
+
+from ganforge.losses import Phase
+from ganforge.train.build import build, make_optimizers
+from ganforge.train.events import Event
+from ganforge.train.loop import Trainer
+from tests.train.test_resume import tiny
+
+
+def test_a_frozen_sub_network_stays_frozen_and_unchanged(tmp_path):
+    parts = build(tiny(tmp_path, kimg=0.064))
+    frozen = parts.nets["D"].body[0]  # e.g. a pretrained feature extractor inside D
+    frozen.requires_grad_(False)
+    parts.opts = make_optimizers(parts.cfg, parts.loss, parts.nets)  # D's optimiser trains the rest of D
+    before = {k: v.clone() for k, v in parts.nets["D"].state_dict().items()}
+    t = Trainer(parts, progress=False)
+    for _ in range(3):
+        t.train_step()
+    assert all(not p.requires_grad for p in frozen.parameters())
+    after = parts.nets["D"].state_dict()
+    assert all(torch.equal(before[f"body.0.{k}"], v) for k, v in frozen.state_dict().items())
+    assert any(not torch.equal(before[k], after[k]) for k in before if not k.startswith("body.0."))  # the rest trains
+
+
+def test_optimisers_train_only_parameters_that_want_gradients(tmp_path):
+    parts = build(tiny(tmp_path, kimg=0.064))
+    for key, opt in parts.opts.items():
+        params = [p for g in opt.param_groups for p in g["params"]]
+        assert len(params) == len(list(parts.nets[key].parameters()))
+    assert set(parts.opts) == {"G", "D"} and "G_ema" in parts.nets
+
+
+def test_phases_that_count_images_set_the_training_length(tmp_path):
+    t = Trainer.from_config(tiny(tmp_path, d_steps=3, kimg=0.064), progress=False)
+    assert [p.counts_images for p in t.loss.phases] == [True, False]
+    t.train_step()
+    assert t.nimg == 3 * 16  # every D batch counts, the G batch does not
+    t.loss.phases = [Phase("Dmain", "D"), Phase("Gmain", "G")]  # a loss with no counting phase
+    t.train_step()
+    assert t.nimg == 3 * 16 + 16  # one batch per step
+
+
+class _StopAfter(Event):
+    name = "stop-after"
+
+    def __init__(self, nimg: int) -> None:
+        self.nimg, self.fired = nimg, []
+
+    def due(self, trainer, stopping):
+        return trainer.nimg >= self.nimg
+
+    def fire(self, trainer):
+        self.fired.append(trainer.nimg)
+        return f"enough at {trainer.nimg}"
+
+
+def test_a_registered_event_can_stop_training_and_the_snapshot_event_saves_it(tmp_path, capsys):
+    t = Trainer.from_config(tiny(tmp_path, snapshot_kimg=10.0, grid_kimg=10.0), progress=False)
+    assert [e.name for e in t.events] == ["grid", "diagnostics", "snapshot"]
+    stop = _StopAfter(48)
+    t.events.insert(0, stop)  # before the snapshot event, which then saves the stopped state
+    run = t.run()
+    assert stop.fired == [48] and t.nimg == 48
+    assert "stopping: enough at 48" in capsys.readouterr().out
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == [f"ckpt-{0:012d}", f"ckpt-{48:012d}"]  # the start and the stop; no end-of-run snapshot
+    assert len(list(run.glob("fakes*.png"))) == 1
+
+
+def test_periodic_events_follow_their_cadence_across_a_resume(tmp_path):
+    run = Trainer.from_config(tiny(tmp_path, kimg=0.048, snapshot_kimg=0.032), progress=False).run()
+    ckpts = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert ckpts == [f"ckpt-{n:012d}" for n in (0, 32, 48)]  # start, every 32 images, end
+    t = Trainer.from_config(tiny(tmp_path, kimg=0.08, snapshot_kimg=0.032), resume=run, progress=False)
+    t.run()
+    ckpts = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert ckpts == [f"ckpt-{n:012d}" for n in (48, 64, 80)]  # keep_checkpoints = 3; the cadence is kept
+
+
+def test_the_source_reseeds_itself_for_a_rollback(tmp_path):
+    parts = build(tiny(tmp_path, kimg=0.064))
+    src = parts.source
+    state = src.state_dict()
+    first = src.next()
+    src.load_state_dict(state)
+    src.reseed(1)
+    again = src.next()
+    def pixels(x):  # flip-invariant: the sorted pixel values of each image
+        return x.flatten(1).sort(dim=1).values
+
+    assert torch.equal(pixels(first.real), pixels(again.real))  # same images (maybe flipped): the data order is kept
+    assert not torch.equal(first.z, again.z)  # new latents
+    src.load_state_dict(state)
+    src.reseed(1)
+    assert torch.equal(src.next().z, again.z)  # a pure function of the seed and the attempt

@@ -74,6 +74,46 @@ def test_each_phase_only_produces_gradients_for_its_own_networks():
     assert all(p.grad is not None for p in G.parameters())
 
 
+def test_d_phase_trains_on_the_translations_of_the_last_g_phase_and_they_survive_a_resume():
+    """One generator pass per step: after a G phase, the next D phase uses that phase's translations (x_ab for D_b,
+    x_ba for D_a) and runs no generator layer; the very first D phase makes its own. They are loss state, so a
+    resumed loss trains D on the same images."""
+    torch.manual_seed(0)
+    G, D = _nets(4)
+    loss = UnitLoss(G, D)
+    calls = []
+    G.enc_a.register_forward_hook(lambda *_: calls.append(1))
+    g_batch, d_batch = _batch(blobs(4), -blobs(4, seed=1)), _batch(blobs(4, seed=2), -blobs(4, seed=3))
+    loss.accumulate_gradients("Dmain", d_batch, 1.0)
+    assert calls, "a D phase with no G phase before it makes its own translations"
+    assert loss.state_dict() == {"fakes_ab": [], "fakes_ba": []}
+    loss.accumulate_gradients("Gmain", g_batch, 1.0)
+    kept = loss.state_dict()
+    assert [x.shape for x in kept["fakes_ab"]] == [(4, 1, 16, 16)] and len(kept["fakes_ba"]) == 1
+    with torch.no_grad():  # D_a's loss on the kept x_ba
+        expected = d_loss(D(d_batch.real, "a"), D(kept["fakes_ba"][0], "a"), "lsgan")
+    resumed = UnitLoss(G, D)
+    resumed.load_state_dict({k: [x.clone() for x in v] for k, v in kept.items()})
+    calls.clear()
+    D.zero_grad(set_to_none=True)
+    stats = loss.accumulate_gradients("Dmain", d_batch, 1.0)
+    grads = [p.grad.clone() for p in D.parameters()]
+    assert not calls and stats["loss/D_a"] == pytest.approx(expected.item(), rel=1e-6)
+    assert loss.state_dict() == {"fakes_ab": [], "fakes_ba": []}  # used once
+    D.zero_grad(set_to_none=True)
+    assert resumed.accumulate_gradients("Dmain", d_batch, 1.0) == stats and not calls
+    assert all(torch.equal(p.grad, g) for p, g in zip(D.parameters(), grads, strict=True))
+    resumed.load_state_dict({})  # a checkpoint from before translations were kept
+    with pytest.raises(ValueError, match="fakes_ab"):
+        resumed.load_state_dict({"fakes": []})
+
+
+def test_domains_of_different_batch_sizes_are_refused():
+    G, D = _nets(4)
+    with pytest.raises(ValueError, match="as many domain A as domain B images"):
+        UnitLoss(G, D).accumulate_gradients("Gmain", _batch(blobs(4), blobs(3)), 1.0)
+
+
 def test_cycle_error_falls_during_a_short_cpu_training_on_a_toy_pair():
     torch.manual_seed(0)
     A, B = blobs(256, seed=1), -blobs(256, seed=2)  # domain B: inverted discs

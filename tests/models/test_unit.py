@@ -70,6 +70,25 @@ def test_a_change_to_a_shared_layer_changes_both_branches_and_gradients_reach_it
     assert all(p.grad is None for p in G.enc_b.parameters())
 
 
+def test_private_and_shared_halves_compose_to_the_branches_and_batch_across_domains():
+    """encode = shared(private) and decode = private(shared); the shared layers work per sample (instance norm), so
+    running them once on both domains' codes gives what two separate calls give."""
+    G = tiny_g(n_shared=2)
+    xa, xb = blobs(3), torch.rand(3, 3, 16, 16) * 2 - 1
+    mu_a, mu_b = G.encode(xa, "a"), G.encode(xb, "b")
+    assert torch.equal(G.encode_shared(G.encode_private(xa, "a")), mu_a)
+    both = G.encode_shared(torch.cat([G.encode_private(xa, "a"), G.encode_private(xb, "b")]))
+    torch.testing.assert_close(both, torch.cat([mu_a, mu_b]), rtol=1e-5, atol=1e-6)
+    s = G.decode_shared(torch.cat([mu_a, mu_b]))
+    torch.testing.assert_close(G.decode_private(s, "b"), torch.cat([G.decode(mu_a, "b"), G.decode(mu_b, "b")]),
+                               rtol=1e-5, atol=1e-6)
+    assert torch.equal(G.decode_private(G.decode_shared(mu_a), "a"), G.decode(mu_a, "a"))
+    with pytest.raises(ValueError, match=r"latent codes must be \[N, 16, h, w\]"):
+        G.decode_shared(torch.randn(1, 8, 4, 4))
+    with pytest.raises(ValueError, match="domain must be 'a' or 'b'"):
+        G.decode_private(mu_a, "c")
+
+
 def test_shapes_for_domains_with_different_channels_and_non_square_sizes():
     G, D = tiny_g(), tiny_d(num_scales=2)
     xa = torch.randn(3, 1, 16, 24)

@@ -8,6 +8,9 @@ latent sample of a unit-variance Gaussian):
 - GAN: ``x_ba = G_a(h_b)`` must fool ``D_a`` and ``x_ab = G_b(h_a)`` must fool ``D_b``. Least squares
   (Mao et al. 2017) as in the authors' code by default: D minimises ``(D(x) - 1)^2 + D(fake)^2``, G ``(D(fake) - 1)^2``,
   averaged over patches and summed over scales; ``gan="non-saturating"`` uses the logistic form instead.
+  D trains on the translations the previous G phase made (as PyTorch-GAN's UNIT does; the authors' code makes them
+  again), so a step runs the generators once, not twice; the first D phase, or one after a batch-size change, makes
+  its own.
 - Cycle consistency: ``x_aba = G_a(E_b(x_ab) + n)`` must reconstruct ``x_a`` (L1), with the KL of the
   re-encoded latent; likewise ``x_bab``.
 
@@ -17,6 +20,8 @@ Default weights are the authors' released configuration: GAN 1, reconstruction 1
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,6 +29,7 @@ from torch import nn
 from ganforge.losses.base import Batch, Loss, Phase, register_loss
 
 GAN_KINDS = ("lsgan", "non-saturating")
+MAX_KEPT = 64  # translations kept for D phases (one per micro-batch of the last G phase)
 
 
 def kl_unit_gaussian(mu: torch.Tensor) -> torch.Tensor:
@@ -82,57 +88,102 @@ class UnitLoss(Loss):
                                  f"{name} is {type(net).__name__}")
         self.G, self.D, self.gan = G, D, gan
         self.w = weights
+        self._fakes: list[tuple[torch.Tensor, torch.Tensor]] = []  # (x_ab, x_ba) per micro-batch, oldest first
         self.phases = [Phase("Dmain", "D", repeat=d_steps, counts_images=True), Phase("Gmain", "G")]
 
     @staticmethod
     def _domains(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         if "real_b" not in batch.extra:
             raise ValueError("the 'unit' loss needs domain B images in batch.extra['real_b'] (a two-domain source)")
-        return batch.real, batch.extra["real_b"]  # [N, C_a, H, W], [N, C_b, H, W]
+        x_a, x_b = batch.real, batch.extra["real_b"]  # [N, C_a, H, W], [N, C_b, H, W]
+        if x_a.shape[0] != x_b.shape[0] or x_a.shape[2:] != x_b.shape[2:]:
+            raise ValueError(f"the 'unit' loss needs as many domain A as domain B images, of one size; got "
+                             f"{list(x_a.shape)} and {list(x_b.shape)}")
+        return x_a, x_b
 
     def _translations(self, x_a: torch.Tensor, x_b: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Everything one UNIT step needs: latent means, reconstructions, translations and cycles."""
-        G = self.G
-        mu_a, mu_b = G.encode(x_a, "a"), G.encode(x_b, "b")  # [N, L, h, w]
-        h_a, h_b = mu_a + torch.randn_like(mu_a), mu_b + torch.randn_like(mu_b)
-        out = {"mu_a": mu_a, "mu_b": mu_b}
-        out["x_aa"], out["x_bb"] = G.decode(h_a, "a"), G.decode(h_b, "b")
-        out["x_ab"], out["x_ba"] = G.decode(h_a, "b"), G.decode(h_b, "a")
-        return out
+        """Latent means, reconstructions and translations of both domains.
+
+        The shared layers run once on both domains' codes, and each private generator once on both latents
+        (``G_a(h_a)`` and ``G_a(h_b)`` in one call): every layer works per sample, so this is the paper's four
+        decodes with fewer, larger operations.
+        """
+        G, n = self.G, x_a.shape[0]
+        mu = G.encode_shared(torch.cat([G.encode_private(x_a, "a"), G.encode_private(x_b, "b")]))  # [2N, L, h, w]
+        s = G.decode_shared(mu + torch.randn_like(mu))  # the codes h_a, h_b through the shared generator layers
+        to_a, to_b = G.decode_private(s, "a"), G.decode_private(s, "b")  # [2N, C_a, H, W], [2N, C_b, H, W]
+        return {"mu_a": mu[:n], "mu_b": mu[n:], "x_aa": to_a[:n], "x_ba": to_a[n:], "x_ab": to_b[:n],
+                "x_bb": to_b[n:]}
+
+    def _cycles(self, x_ab: torch.Tensor, x_ba: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Re-encoded latents of the translations and the cycled images ``x_aba``, ``x_bab``."""
+        G, n = self.G, x_ab.shape[0]
+        mu = G.encode_shared(torch.cat([G.encode_private(x_ab, "b"), G.encode_private(x_ba, "a")]))
+        s = G.decode_shared(mu + torch.randn_like(mu))
+        return {"mu_aba": mu[:n], "mu_bab": mu[n:], "x_aba": G.decode_private(s[:n], "a"),
+                "x_bab": G.decode_private(s[n:], "b")}
+
+    def _fakes_for_d(self, x_a: torch.Tensor, x_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Translations ``(x_ab, x_ba)`` for the D phase: those the last G phase made (what PyTorch-GAN's UNIT trains D
+        on; it saves a second generator pass), else made here."""
+        if self._fakes and self._fakes[0][0].shape[0] == x_a.shape[0]:
+            x_ab, x_ba = self._fakes.pop(0)
+            return x_ab.to(x_a.device), x_ba.to(x_a.device)
+        self._fakes.clear()
+        with torch.no_grad():
+            t = self._translations(x_a, x_b)
+        return t["x_ab"], t["x_ba"]
+
+    def _d_phase(self, x_a: torch.Tensor, x_b: torch.Tensor, gain: float) -> dict[str, float]:
+        n = x_a.shape[0]
+        x_ab, x_ba = self._fakes_for_d(x_a, x_b)
+        out_a, out_b = self.D(torch.cat([x_a, x_ba]), "a"), self.D(torch.cat([x_b, x_ab]), "b")  # reals first
+        real_a, fake_a = [o[:n] for o in out_a], [o[n:] for o in out_a]
+        real_b, fake_b = [o[:n] for o in out_b], [o[n:] for o in out_b]
+        loss_a, loss_b = d_loss(real_a, fake_a, self.gan), d_loss(real_b, fake_b, self.gan)
+        d = self.w["gan_weight"] * (loss_a + loss_b)
+        (d * gain).backward()
+        return {
+            "loss/D": d.item(), "loss/D_a": loss_a.item(), "loss/D_b": loss_b.item(),
+            "D/real": _mean_output(real_a + real_b), "D/fake": _mean_output(fake_a + fake_b),
+        }
+
+    def _g_phase(self, x_a: torch.Tensor, x_b: torch.Tensor, gain: float) -> dict[str, float]:
+        t = self._translations(x_a, x_b)
+        c = self._cycles(t["x_ab"], t["x_ba"])
+        adv = g_loss(self.D(t["x_ba"], "a"), self.gan) + g_loss(self.D(t["x_ab"], "b"), self.gan)
+        recon = F.l1_loss(t["x_aa"], x_a) + F.l1_loss(t["x_bb"], x_b)
+        kl = kl_unit_gaussian(t["mu_a"]) + kl_unit_gaussian(t["mu_b"])
+        cycle = F.l1_loss(c["x_aba"], x_a) + F.l1_loss(c["x_bab"], x_b)
+        kl_cycle = kl_unit_gaussian(c["mu_aba"]) + kl_unit_gaussian(c["mu_bab"])
+        w = self.w
+        g = (w["gan_weight"] * adv + w["recon_weight"] * recon + w["kl_weight"] * kl
+             + w["cycle_weight"] * cycle + w["kl_cycle_weight"] * kl_cycle)
+        (g * gain).backward()
+        self._fakes = (self._fakes + [(t["x_ab"].detach().clone(), t["x_ba"].detach().clone())])[-MAX_KEPT:]
+        return {"loss/G": g.item(), "loss/G_adv": adv.item(), "loss/recon": recon.item(), "loss/kl": kl.item(),
+                "loss/cycle": cycle.item(), "loss/kl_cycle": kl_cycle.item()}
 
     def accumulate_gradients(self, phase: str, batch: Batch, gain: float) -> dict[str, float]:
         x_a, x_b = self._domains(batch)
         if phase == "Dmain":
-            with torch.no_grad():
-                mu_a, mu_b = self.G.encode(x_a, "a"), self.G.encode(x_b, "b")
-                x_ab = self.G.decode(mu_a + torch.randn_like(mu_a), "b")
-                x_ba = self.G.decode(mu_b + torch.randn_like(mu_b), "a")
-            real_a, fake_a = self.D(x_a, "a"), self.D(x_ba, "a")
-            real_b, fake_b = self.D(x_b, "b"), self.D(x_ab, "b")
-            loss_a, loss_b = d_loss(real_a, fake_a, self.gan), d_loss(real_b, fake_b, self.gan)
-            d = self.w["gan_weight"] * (loss_a + loss_b)
-            (d * gain).backward()
-            return {
-                "loss/D": d.item(), "loss/D_a": loss_a.item(), "loss/D_b": loss_b.item(),
-                "D/real": _mean_output(real_a + real_b), "D/fake": _mean_output(fake_a + fake_b),
-            }
+            return self._d_phase(x_a, x_b, gain)
         if phase == "Gmain":
-            t = self._translations(x_a, x_b)
-            mu_aba, mu_bab = self.G.encode(t["x_ab"], "b"), self.G.encode(t["x_ba"], "a")  # re-encoded latents
-            x_aba = self.G.decode(mu_aba + torch.randn_like(mu_aba), "a")
-            x_bab = self.G.decode(mu_bab + torch.randn_like(mu_bab), "b")
-            adv = g_loss(self.D(t["x_ba"], "a"), self.gan) + g_loss(self.D(t["x_ab"], "b"), self.gan)
-            recon = F.l1_loss(t["x_aa"], x_a) + F.l1_loss(t["x_bb"], x_b)
-            kl = kl_unit_gaussian(t["mu_a"]) + kl_unit_gaussian(t["mu_b"])
-            cycle = F.l1_loss(x_aba, x_a) + F.l1_loss(x_bab, x_b)
-            kl_cycle = kl_unit_gaussian(mu_aba) + kl_unit_gaussian(mu_bab)
-            w = self.w
-            g = (w["gan_weight"] * adv + w["recon_weight"] * recon + w["kl_weight"] * kl
-                 + w["cycle_weight"] * cycle + w["kl_cycle_weight"] * kl_cycle)
-            (g * gain).backward()
-            return {"loss/G": g.item(), "loss/G_adv": adv.item(), "loss/recon": recon.item(), "loss/kl": kl.item(),
-                    "loss/cycle": cycle.item(), "loss/kl_cycle": kl_cycle.item()}
+            return self._g_phase(x_a, x_b, gain)
         raise ValueError(f"unknown phase {phase!r}; the 'unit' loss has Dmain and Gmain")
+
+    def state_dict(self) -> dict[str, Any]:
+        """The translations kept for the next D phase, so a resumed run trains D on exactly the same images."""
+        return {"fakes_ab": [ab for ab, _ in self._fakes], "fakes_ba": [ba for _, ba in self._fakes]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not state:  # a checkpoint written before translations were kept: the next D phase makes its own
+            self._fakes = []
+            return
+        if set(state) != {"fakes_ab", "fakes_ba"} or len(state["fakes_ab"]) != len(state["fakes_ba"]):
+            raise ValueError(f"UNIT loss state must hold 'fakes_ab' and 'fakes_ba' lists of one length, got keys "
+                             f"{sorted(state)}")
+        self._fakes = list(zip(state["fakes_ab"], state["fakes_ba"], strict=True))
 
 
 def _mean_output(outputs: list[torch.Tensor]) -> float:

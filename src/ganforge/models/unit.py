@@ -166,14 +166,37 @@ class UnitGenerator(Network):
 
     def encode(self, x: torch.Tensor, domain: str) -> torch.Tensor:
         """``x [N, C_d, H, W] -> mu [N, L, H/m, W/m]``: the mean of the latent Gaussian (unit variance)."""
-        self.check_input(x, domain)
-        return self.encoder(domain)(x)
+        return self.encode_shared(self.encode_private(x, domain))
 
     def decode(self, h: torch.Tensor, domain: str) -> torch.Tensor:
         """``h [N, L, h, w] -> image [N, C_d, h*m, w*m]`` in [-1, 1] in domain ``domain``."""
+        return self.decode_private(self.decode_shared(h), domain)
+
+    # The two halves of each branch, so a training step can run the shared layers once on both domains' codes
+    # (every layer works per sample - instance norm included - so concatenating along N changes nothing).
+    def encode_private(self, x: torch.Tensor, domain: str) -> torch.Tensor:
+        """Domain ``domain``'s own encoder layers: ``[N, C_d, H, W] -> [N, L, H/m, W/m]``."""
+        self.check_input(x, domain)
+        return (self.enc_a if domain == "a" else self.enc_b)(x)
+
+    def encode_shared(self, f: torch.Tensor) -> torch.Tensor:
+        """The shared last encoder layers: ``[N, L, h, w] -> mu [N, L, h, w]`` (codes of either domain)."""
+        self._check_latent(f)
+        return self.shared["enc"](f)
+
+    def decode_shared(self, h: torch.Tensor) -> torch.Tensor:
+        """The shared first generator layers: latent ``[N, L, h, w] -> [N, L, h, w]`` (codes of either domain)."""
+        self._check_latent(h)
+        return self.shared["dec"](h)
+
+    def decode_private(self, s: torch.Tensor, domain: str) -> torch.Tensor:
+        """Domain ``domain``'s own generator layers: ``[N, L, h, w] -> image [N, C_d, h*m, w*m]`` in [-1, 1]."""
+        self._check_latent(s)
+        return (self.dec_a if check_domain(domain) == "a" else self.dec_b)(s)
+
+    def _check_latent(self, h: torch.Tensor) -> None:
         if h.ndim != 4 or h.shape[1] != self.latent_channels:
             raise ValueError(f"latent codes must be [N, {self.latent_channels}, h, w], got shape {list(h.shape)}")
-        return self.decoder(domain)(h)
 
     def translate(self, x: torch.Tensor, direction: str) -> torch.Tensor:
         """Deterministic translation (the latent mean, no sampling noise): ``a2b`` is ``G_b(E_a(x))``."""

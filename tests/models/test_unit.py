@@ -121,6 +121,10 @@ def test_bad_inputs_and_options_raise_clear_errors():
         tiny_g(n_shared=0)
     with pytest.raises(ValueError, match="too small for n_layers=3, num_scales=3"):
         tiny_d(n_layers=3, num_scales=3)
+    with pytest.raises(ValueError, match="norm='instance' needs more than one pixel.* is 1x1"):
+        UnitDiscriminator(1, 1, 28, width=4, n_layers=3, num_scales=2, norm="instance")  # 28 -> 14 -> 7, 3, 1
+    D = UnitDiscriminator(1, 1, 28, width=4, n_layers=3, num_scales=1, norm="instance")  # last normalised map 3x3
+    assert [tuple(o.shape) for o in D(torch.randn(2, 1, 28, 28), "a")] == [(2, 1, 3, 3)]
 
 
 def test_translation_is_deterministic_and_the_config_is_json():

@@ -274,6 +274,13 @@ class UnitDiscriminator(Network):
                 f"resolution {resolution} is too small for n_layers={n_layers}, num_scales={num_scales}: the coarsest "
                 f"scale sees {coarsest:g} px and needs >= {2**n_layers}; lower n_layers or num_scales"
             )
+        last = _last_normalised_size(resolution, n_layers, num_scales)
+        if norm == "instance" and last is not None and last < 2:
+            raise ValueError(
+                f"norm='instance' needs more than one pixel to normalise, but at resolution {resolution} the last "
+                f"normalised layer of the coarsest scale is {last}x{last} (n_layers={n_layers}, "
+                f"num_scales={num_scales}); lower n_layers or num_scales, or use norm='none'"
+            )
         self.channels = {"a": channels_a, "b": channels_b}
         self.resolution = resolution
         self.d_a = MultiScaleDiscriminator(channels_a, width, n_layers, num_scales, norm)
@@ -285,6 +292,18 @@ class UnitDiscriminator(Network):
         if img.ndim != 4 or img.shape[1] != c:
             raise ValueError(f"domain {domain.upper()} images must be [N, {c}, H, W], got shape {list(img.shape)}")
         return (self.d_a if domain == "a" else self.d_b)(img)
+
+
+def _last_normalised_size(resolution: int, n_layers: int, num_scales: int) -> int | None:
+    """Side of the last normalised feature map at the coarsest scale (``None``: no layer is normalised)."""
+    if n_layers < 2:
+        return None
+    size = resolution
+    for _ in range(num_scales - 1):
+        size = (size - 1) // 2 + 1  # 3x3 average pool, stride 2, padding 1
+    for _ in range(n_layers):
+        size //= 2  # 4x4 conv, stride 2, padding 1
+    return size
 
 
 def _init(module: nn.Module, kind: str) -> None:

@@ -53,9 +53,9 @@ def test_paper_preset_has_none_of_the_fixes():
     assert paper.model == "gan" and paper.preset == "paper"
     assert paper.loss_kwargs == {} and paper.ema_kimg == 0 and "pack" not in paper.d_kwargs
     assert "mbstd_group" not in paper.d_kwargs and paper.loss == "non-saturating"
-    # the same networks and length as the tuned recipe: the comparison is about the fixes alone
-    assert (paper.g_kwargs, paper.d_kwargs, paper.z_dim, paper.batch, paper.kimg) == (
-        points.g_kwargs, points.d_kwargs, points.z_dim, points.batch, points.kimg)
+    # the same networks and number of steps as the tuned recipe: the comparison is about the fixes
+    assert (paper.g_kwargs, paper.d_kwargs, paper.z_dim) == (points.g_kwargs, points.d_kwargs, points.z_dim)
+    assert paper.kimg / paper.batch == points.kimg / points.batch
 
 
 @pytest.mark.parametrize("args,match", [
@@ -133,7 +133,9 @@ def test_each_option_trains_deterministically_and_resumes_exactly(tmp_path, opti
 
 def test_the_paper_recipe_still_collapses_on_ring8():
     """Goodfellow 2014's recipe on ring8, seeded: no R1 or EMA ever runs, and after 600 steps G covers at most 4 of the
-    8 modes. If the points preset's fixes leaked into ``--preset paper``, this would fail."""
+    8 modes and the mode histogram is far from uniform (measured: 0 modes after 500 and 750 steps, KL to uniform
+    rising from 0.03 to 0.3 as G gathers on a few modes). If the points preset's fixes leaked into ``--preset paper``,
+    this would fail."""
     cfg = resolve_config({"data": "ring8", "preset": "paper", "seed": 0, "threads": 1}, None, None)
     trainer = _trainer(cfg, progress=False)
     assert "G_ema" not in trainer.nets
@@ -144,7 +146,8 @@ def test_the_paper_recipe_still_collapses_on_ring8():
     with torch.no_grad():
         samples = G(torch.randn(2500, cfg.z_dim, generator=torch.Generator().manual_seed(123)))
     modes = toy_modes(samples, trainer.dataset.info)
-    assert modes["modes/total"] == 8 and modes["modes"] <= 4
+    assert modes["modes/total"] == 8 and modes["modes"] <= 4, modes
+    assert modes["modes/kl"] > 0.1, modes  # mass gathered on a few modes (the points preset: KL 0.01 at 500 steps)
 
 
 def test_diagnostics_warn_while_modes_are_missing_and_clear_when_covered():

@@ -10,9 +10,9 @@ one of two presets (``ganforge train --preset NAME``):
 - ``points`` (the default for point sets): a linear output, R1 on reals (Mescheder et al. 2018), a G EMA, Adam
   (5e-4, betas 0.5, 0.9) and batch 256; tuned on ring8 and grid25 seeds 0 and 1 to cover every mode with sharp
   samples within the CPU budget (BENCHMARKS.md, mode coverage).
-- ``paper``: the same networks and length with none of those fixes (the non-saturating loss of the paper, Adam at the
-  library's 2e-4, no R1, no EMA, no packing): the classic run in which G collapses onto a few modes and hops between
-  them, so a student can watch it happen.
+- ``paper``: the same networks and number of steps with none of those fixes (the non-saturating loss of the paper,
+  minibatch 64, Adam at the library's 2e-4, no R1, no EMA, no packing): the classic run in which G gathers onto a few
+  modes and hops between them, so a student can watch collapse happen.
 
 Each of the fixes can be switched on alone on top of ``paper`` (``--r1-gamma``, ``--ema-kimg``, ``--pack``,
 ``--mbstd-group``, ``--lr-g``/``--lr-d``) to see what it does.
@@ -35,17 +35,13 @@ RECIPE = register_recipe(
     )
 )
 
-# What both point presets share: the networks (3 x 256 LeakyReLU, linear output: points are not in [-1, 1]), the
-# length, and outputs sized for points (a scatter of 1,000 samples; few grids and checkpoints, each costs steps).
+# What both point presets share: the networks (3 x 256 LeakyReLU, linear output: points are not in [-1, 1]) and
+# outputs sized for points (a scatter of 1,000 samples; few grids and checkpoints, each costs steps).
 _POINT_BASE: dict[str, Any] = {
     "z_dim": 16,
     "g_kwargs": {"hidden": 256, "layers": 3, "out_activation": "linear"},
     "d_kwargs": {"hidden": 256, "layers": 3},
     "loss": "non-saturating",
-    "batch": 256,
-    "kimg": 1024.0,
-    "grid_kimg": 128.0,
-    "snapshot_kimg": 256.0,
     "grid_size": 1000,
     "log_every": 100,
 }
@@ -53,12 +49,28 @@ _POINT_BASE: dict[str, Any] = {
 PRESETS: dict[str, dict[str, Any]] = {
     "points": _POINT_BASE | {
         "loss_kwargs": {"r1_gamma": 0.1},
+        "batch": 256,
         "lr_g": 5e-4,
         "lr_d": 5e-4,
         "betas": (0.5, 0.9),
         "ema_kimg": 17.7,  # decay 0.99 per step at batch 256
+        "kimg": 1024.0,  # 4,000 steps
+        "grid_kimg": 128.0,
+        "snapshot_kimg": 256.0,
     },
-    "paper": _POINT_BASE | {"loss_kwargs": {}, "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "ema_kimg": 0.0},
+    # Goodfellow et al. 2014: the non-saturating loss, k = 1, a small minibatch, no averaging or penalty; Adam at the
+    # library's 2e-4 (the paper used SGD with momentum). 4,000 steps, like the points preset.
+    "paper": _POINT_BASE | {
+        "loss_kwargs": {},
+        "batch": 64,
+        "lr_g": 2e-4,
+        "lr_d": 2e-4,
+        "betas": (0.5, 0.999),
+        "ema_kimg": 0.0,
+        "kimg": 256.0,
+        "grid_kimg": 32.0,
+        "snapshot_kimg": 64.0,
+    },
 }
 
 

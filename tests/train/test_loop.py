@@ -98,3 +98,16 @@ def test_the_source_reseeds_itself_for_a_rollback(tmp_path):
     src.load_state_dict(state)
     src.reseed(1)
     assert torch.equal(src.next().z, again.z)  # a pure function of the seed and the attempt
+
+
+def test_point_sets_are_no_special_case_grids_are_scatter_plots_and_diagnostics_count_modes(tmp_path):
+    import json
+
+    cfg = tiny(tmp_path, model="gan", data="ring8", max_images=512, g_kwargs={"hidden": 16, "layers": 1},
+               d_kwargs={"hidden": 16, "layers": 1}, xflip=False, kimg=0.064, grid_kimg=0.032)
+    t = Trainer.from_config(cfg, progress=False)
+    assert "diagnostics" in [e.name for e in t.events]
+    run = t.run()
+    assert (run / "fakes000000.png").is_file()  # the recipe's preview writer: a scatter plot over the true modes
+    records = [json.loads(line) for line in (run / "diagnostics.jsonl").read_text().splitlines()]
+    assert [r["nimg"] for r in records] == [0, 32, 64, 64] and all(r["modes/total"] == 8 for r in records)

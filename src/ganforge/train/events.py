@@ -200,10 +200,10 @@ class MetricsEvent(Event):
 
 
 def default_events(trainer: Trainer) -> list[Event]:
-    """Grids, diagnostics (rank 0, image data, ``cfg.diagnostics``), metrics (``cfg.metrics``), snapshots."""
+    """Grids, diagnostics (rank 0, ``cfg.diagnostics``), metrics (``cfg.metrics``), snapshots."""
     cfg = trainer.cfg
     events: list[Event] = [GridEvent(cfg.grid_kimg)]
-    if cfg.diagnostics and trainer.dist.is_main and trainer.dataset.is_image:
+    if cfg.diagnostics and trainer.dist.is_main:  # Diagnostics measures what applies to the data (images, points)
         from ganforge.train.diagnostics import Diagnostics  # imported late: it pulls in the metrics stack
 
         diag = Diagnostics(trainer.dataset, trainer.heldout, trainer.loss_name, trainer.device, seed=cfg.seed)

@@ -82,3 +82,27 @@ def test_domain_b_is_required_and_loaded_with_the_same_policies(tmp_path):
     np.savez(tmp_path / "b.npz", images=np.zeros((3, 10, 10), np.uint8))
     ds = load_domain_b(TrainConfig(model="unit", domain_b=str(tmp_path / "b.npz"), resolution=8, channels=3))
     assert ds.data.shape == (3, 3, 8, 8)
+
+
+def test_building_a_unit_run_loads_domain_b_once_and_sizes_the_networks_from_it(tmp_path, monkeypatch):
+    from ganforge.train import build as build_module
+    from ganforge.train.config import TrainConfig
+    from ganforge.train.recipes import unit as recipe
+
+    np.savez(tmp_path / "b.npz", images=np.zeros((6, 16, 16, 3), np.uint8))
+    np.savez(tmp_path / "a.npz", images=np.zeros((5, 16, 16), np.uint8))
+    loads = []
+    real_load = recipe.load_dataset
+
+    def counting_load(name, *args):
+        loads.append(name)
+        return real_load(name, *args)
+
+    monkeypatch.setattr(recipe, "load_dataset", counting_load)
+    cfg = TrainConfig(model="unit", data=str(tmp_path / "a.npz"), domain_b=str(tmp_path / "b.npz"), batch=2,
+                      g_kwargs={"width": 4, "n_res": 0}, d_kwargs={"width": 4, "n_layers": 2, "num_scales": 1},
+                      device="cpu", ema_kimg=0.0)
+    parts = build_module.build(cfg)
+    assert loads == [str(tmp_path / "b.npz")]  # once, by the source; the networks take it from there
+    assert parts.nets["G"].channels == {"a": 1, "b": 3} and parts.source.dataset_b is not None
+    assert len(parts.source.dataset_b) == 6

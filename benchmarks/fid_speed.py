@@ -1,7 +1,8 @@
 """FID speed: ganforge's inception-v3 FID on N real + N "fake" digits (upsampled to 299x299 like torch-fidelity's
-``inception-v3-compat``), torch-fidelity on the same images, and ``fd-digits`` (the Fréchet distance on the digit
-classifier's features) on 10,000 + 10,000 images. One JSON
-line per measurement, plus the ratio of the two Inception speeds (ganforge / torch-fidelity img/s).
+``inception-v3-compat``) with its default fast path (batch norms folded, conv+ReLU fused in oneDNN) and with its
+layer-by-layer reference path, torch-fidelity on the same images, and ``fd-digits`` (the Fréchet distance on the
+digit classifier's features) on 10,000 + 10,000 images. One JSON line per measurement, plus the ratios of the first
+implementation's speed to the others' (img/s).
 
 torch-fidelity: ``calculate_metrics`` when the package imports and has its weights. Otherwise (its ``__init__`` needs
 torchvision, absent beside torch 2.13) its modules are loaded alone (tests/metrics/reference.py): its own
@@ -11,6 +12,7 @@ distance of its ``metric_fid`` (``fid_features_to_statistics`` / ``fid_statistic
 loading the network in both cases (``seconds_load`` is reported beside).
 
     flock /tmp/ganforge-cpu.lock python benchmarks/fid_speed.py --n 50 --threads 2
+    python benchmarks/fid_speed.py --n 16 --batch 16 --threads 2 --impl ganforge --repeat 1 --n-digits 0
     python benchmarks/fid_speed.py --n 10000 --device cuda --inception-weights pt_inception-2015-12-05-6726825d.pth
 """
 
@@ -65,7 +67,8 @@ def ganforge_fid(real: torch.Tensor, fake: torch.Tensor, extractor: str, options
     (res,) = run_metrics([metric], ctx)
     t_dist = time.perf_counter() - t0
     total = t_feat + t_dist
-    return {"impl": "ganforge", "extractor": extractor, "weights_sha256": ex.weights_sha256, "metric": metric,
+    return {"impl": "ganforge", "extractor": extractor, "compute": ex.describe().get("compute"),
+            "weights_sha256": ex.weights_sha256, "metric": metric,
             metric: res.values[metric], "seconds": round(total, 3), "seconds_features": round(t_feat, 3),
             "seconds_distance": round(t_dist, 3), "seconds_load": round(t_load, 3),
             "img_per_s": round((len(real) + len(fake)) / total, 2)}
@@ -156,46 +159,65 @@ def torch_fidelity_fid(real: torch.Tensor, fake: torch.Tensor, weights: str | No
             "seconds": round(total, 3), "img_per_s": round((len(real) + len(fake)) / total, 2)}
 
 
+IMPLS = ("ganforge", "ganforge-reference", "torch-fidelity")
+
+
+def run_impl(impl: str, real: torch.Tensor, fake: torch.Tensor, args: argparse.Namespace,
+             resolved: Path | None) -> dict:
+    """One timed round of ``impl``: ganforge's default (fast) Inception path, its layer-by-layer reference path, or
+    torch-fidelity."""
+    if impl == "torch-fidelity":
+        return torch_fidelity_fid(real, fake, args.inception_weights, args.device, args.batch, resolved)
+    options = {"weights": args.inception_weights} if args.inception_weights else {}
+    options["fast"] = impl == "ganforge"
+    return {**ganforge_fid(real, fake, "inception-v3", options, args.device, args.batch), "impl": impl}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=50, help="Images per side for the inception FID (10000 on a GPU).")
-    ap.add_argument("--n-digits", type=int, default=10_000, help="Images per side for the digits FID.")
+    ap.add_argument("--n-digits", type=int, default=10_000, help="Images per side for fd-digits (0: skip).")
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--inception-weights", default=None, help="Default: ganforge's resolution order.")
+    ap.add_argument("--impl", default=",".join(IMPLS), help=f"Comma-separated, of {', '.join(IMPLS)}.")
     ap.add_argument("--repeat", type=int, default=2, help="Alternating rounds per implementation; the fastest counts.")
     args = ap.parse_args()
+    impls = [i.strip() for i in args.impl.split(",") if i.strip()]
+    if not impls or any(i not in IMPLS for i in impls):
+        ap.error(f"--impl must name some of {', '.join(IMPLS)}, got {args.impl!r}")
     if args.threads:
         torch.set_num_threads(args.threads)
     common = {"bench": "fid_speed", "device": args.device, "threads": torch.get_num_threads(),
-              "torch": torch.__version__, "machine": platform.machine()}
+              "torch": torch.__version__, "machine": platform.machine(), "n": args.n, "rounds": args.repeat}
     if torch.cuda.is_available() and args.device.startswith("cuda"):
         common["gpu"] = torch.cuda.get_device_name()
     real, fake = images(args.n, 0), images(args.n, 1)
-    options = {"weights": args.inception_weights} if args.inception_weights else {}
     try:
         resolved = resolve_weights(args.inception_weights, download=False)  # the file ganforge used
     except Exception:
         resolved = None
-    # Alternate the two implementations --repeat times and keep each one's fastest round, so neither pays the
-    # first-call set-up (oneDNN primitives, allocator growth) alone or gains from running second.
-    ours: dict = {}
-    theirs: dict = {}
+    # Alternate the implementations --repeat times and keep each one's fastest round, so none pays the first-call
+    # set-up (oneDNN primitives, allocator growth) alone or gains from running last.
+    best: dict[str, dict] = {}
     for _ in range(args.repeat):
-        o = ganforge_fid(real, fake, "inception-v3", options, args.device, args.batch)
-        t = torch_fidelity_fid(real, fake, args.inception_weights, args.device, args.batch, resolved)
-        ours = o if not ours or o["seconds"] < ours["seconds"] else ours
-        theirs = t if not theirs or t.get("seconds", 1e18) < theirs.get("seconds", 1e18) else theirs
-    print(json.dumps({**common, "n": args.n, "rounds": args.repeat, **ours}), flush=True)
-    print(json.dumps({**common, "n": args.n, "rounds": args.repeat, **theirs}), flush=True)
-    if "img_per_s" in theirs:
-        print(json.dumps({**common, "n": args.n, "compare": "ganforge / torch-fidelity (inception-v3)",
-                          "img_per_s_ratio": round(ours["img_per_s"] / theirs["img_per_s"], 3),
-                          "fid_abs_diff": abs(ours["fid"] - theirs["fid"])}), flush=True)
-    dr, df = images(args.n_digits, 2)[:, :1], images(args.n_digits, 3)[:, :1]
-    print(json.dumps({**common, "n": args.n_digits, **ganforge_fid(dr, df, "digits", {}, args.device, 500)}),
-          flush=True)
+        for impl in impls:
+            r = run_impl(impl, real, fake, args, resolved)
+            if impl not in best or r.get("seconds", 1e18) < best[impl].get("seconds", 1e18):
+                best[impl] = r
+    for impl in impls:
+        print(json.dumps({**common, **best[impl]}), flush=True)
+    first = best[impls[0]]
+    for impl in impls[1:]:
+        if "img_per_s" in first and "img_per_s" in best[impl]:
+            print(json.dumps({**common, "compare": f"{impls[0]} / {impl} (inception-v3 FID, img/s)",
+                              "img_per_s_ratio": round(first["img_per_s"] / best[impl]["img_per_s"], 3),
+                              "fid_abs_diff": abs(first["fid"] - best[impl]["fid"])}), flush=True)
+    if args.n_digits:
+        dr, df = images(args.n_digits, 2)[:, :1], images(args.n_digits, 3)[:, :1]
+        print(json.dumps({**common, "n": args.n_digits, **ganforge_fid(dr, df, "digits", {}, args.device, 500)}),
+              flush=True)
 
 
 if __name__ == "__main__":

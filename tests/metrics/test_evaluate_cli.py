@@ -74,7 +74,8 @@ def test_evaluate_usage_errors(tmp_path):
     res = runner.invoke(cli, ["evaluate", "--fake", str(tmp_path), "--metrics", "fid,nope"])
     assert res.exit_code != 0 and "unknown metric 'nope'" in str(res.exception or res.output)
     res = runner.invoke(cli, ["evaluate", "--fake", str(tmp_path), "--metrics", "fid", "--extractor", "digits"])
-    assert res.exit_code != 0 and "--extractor applies to ppl and separability metrics only" in res.output
+    assert res.exit_code != 0 and "--extractor digits does not apply: fid uses inception-v3" in res.output
+    assert "fd-digits" in res.output
 
 
 def test_classifier_training_saves_a_usable_extractor(tmp_path, digits):

@@ -52,7 +52,7 @@ def evaluate(model: str | None, fake_dir: str | None, real: str | None, metrics_
       ganforge evaluate --real ./real_photos --fake ./generated --metrics fid,kid
       ganforge evaluate --clear-cache
     """
-    from ganforge.metrics import get_metric, parse_metric_list
+    from ganforge.metrics import parse_metric_list
     from ganforge.metrics.context import EvalContext
     from ganforge.metrics.evaluate import default_extractor, run_metrics
     from ganforge.metrics.feature_cache import FeatureCache
@@ -67,10 +67,7 @@ def evaluate(model: str | None, fake_dir: str | None, real: str | None, metrics_
     names = parse_metric_list(metrics_text)
     if (model is None) == (fake_dir is None):
         raise click.UsageError("give either RUN_OR_CKPT or --fake DIR (not both)")
-    if extractor != "auto" and all(get_metric(m).extractor is not None for m in names):
-        raise click.UsageError(f"--extractor applies to ppl and separability metrics only; {', '.join(names)} have "
-                               "their own (fid, kid, is, pr: inception-v3; fd-digits, kd-digits, is-digits, pr-digits, "
-                               "modes: digits)")
+    _check_extractor(extractor, names)
     fake, real_set, G, extra, out_dir = _inputs(model, fake_dir, real, n, n_real, seed, device)
     out_dir = Path(out) if out else out_dir
     probe = fake.make(0, 1)
@@ -79,6 +76,20 @@ def evaluate(model: str | None, fake_dir: str | None, real: str | None, metrics_
     ctx = EvalContext(fake, real_set, name, options, device, batch_size, seed, G, progress=not as_json,
                       feature_cache=cache)
     _report(run_metrics(names, ctx, extra=extra), as_json, out_dir)
+
+
+def _check_extractor(extractor: str, names: list[str]) -> None:
+    """``--extractor`` chooses the features of ppl/separability; it may not contradict a metric's own extractor."""
+    from ganforge.metrics import get_metric
+
+    if extractor == "auto":
+        return
+    clash = [m for m in names if get_metric(m).extractor not in (None, extractor)]
+    if clash:
+        own = ", ".join(f"{m} uses {get_metric(m).extractor}" for m in clash)
+        raise click.UsageError(f"--extractor {extractor} does not apply: {own} (fid, kid, is and pr are always "
+                               "Inception-v3; the digit classifier's versions are fd-digits, kd-digits, is-digits and "
+                               "pr-digits). --extractor chooses the features of ppl and separability.")
 
 
 def _inputs(model: str | None, fake_dir: str | None, real: str | None, n: int, n_real: int | None, seed: int,

@@ -57,12 +57,11 @@ def evaluate(model: str | None, fake_dir: str | None, real: str | None, metrics_
     from ganforge.metrics.evaluate import default_extractor, run_metrics
     from ganforge.metrics.feature_cache import FeatureCache
 
-    cache = FeatureCache()
+    cache, evaluating = FeatureCache(), model is not None or fake_dir is not None
     if clear_cache:
-        removed = cache.clear()
-        click.echo(f"removed {removed} cached real-feature set(s) from {cache.folder}", err=model is not None or
-                   fake_dir is not None)
-        if model is None and fake_dir is None:
+        removed = cache.clear()  # on stderr before an evaluation, so --json output stays JSON lines
+        click.echo(f"removed {removed} cached real-feature set(s) from {cache.folder}", err=evaluating)
+        if not evaluating:
             return
     names = parse_metric_list(metrics_text)
     if (model is None) == (fake_dir is None):

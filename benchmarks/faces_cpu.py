@@ -11,7 +11,10 @@ snapshot after training (and a line per snapshot as it is taken, with ``"measure
     OMP_NUM_THREADS=2 python benchmarks/faces_cpu.py --data ../shared/data/celeba_subset/celebA --threads 2 \\
         --snapshots 15,30,60,120 --outdir bench-faces > faces_cpu.jsonl
 
-Smoke test (seconds, tiny): ``--snapshots 0.5 --n-fake 50 --n-real 50``. Other families or options for an experiment:
+Run it alone on the machine: where other processes oversubscribe the cores, 2 OpenMP threads spend most of their
+time waiting at barriers (a training step measured ~8x the CPU seconds of the same step on 1 thread).
+
+Smoke test (minutes, tiny): ``--snapshots 0.5 --n-fake 50 --n-real 50``. Other families or options for an experiment:
 ``--set model='"dcgan"' --set d_kwargs='{"norm": "spectral"}' --set loss_kwargs='{"augment": "diffaugment"}'``.
 
 Peers (same data, preprocessing and time points; run them alone, one at a time, each in its own venv, never

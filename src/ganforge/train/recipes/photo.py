@@ -1,8 +1,8 @@
 """The photo recipe: what ``ganforge train --data FOLDER`` trains when FOLDER holds colour photos and no model is named.
 
 Colour, a 64x64 centre crop, x-flip, DiffAugment (Zhao et al. 2020) on every image D sees, a G EMA, and the family
-that gave the lowest FID in an equal-wall-time comparison on the 5,000 CelebA faces on 2 CPU threads (see
-``PHOTO_FAMILY``; BENCHMARKS.md and ``benchmarks/faces_cpu.py`` for the measurements). Every value is a default:
+that came out ahead in a short equal-wall-time comparison on the 5,000 CelebA faces (see ``PHOTO_FAMILY`` for the
+figures and their limits; ``benchmarks/faces_cpu.py`` measures the full protocol). Every value is a default:
 ``--resolution 32/128``, ``--model``, ``--no-xflip`` and the rest override it.
 
 A folder counts as colour photos when at least half of up to ``SAMPLE`` images, read evenly across it, have three
@@ -23,7 +23,11 @@ SAMPLE = 8  # images read to decide
 MIN_SIDE = 32  # shorter side of a photo, in pixels
 GREY_TOLERANCE = 4.0  # mean |R-G| + |G-B| (0-255) below which an RGB image is grey (JPEG chroma noise)
 
-# The measured winner (short, equal-wall-time, shared-CPU runs: see the module docstring).
+# The measured winner. Short runs on a shared, heavily loaded 2-core CPU (2026-12-01): fastgan and dcgan (spectral
+# norm, DiffAugment, x-flip, EMA) side by side, one thread each, 11 min of wall time each on the 5,000 CelebA faces at
+# 64 px: fastgan 2.69 kimg, dcgan 2.46 kimg; Frechet distance of 16x16 pixels, 1,000 fakes vs 1,000 reals: fastgan
+# 180, dcgan 264 (two real halves: 6.8; the mean face: 206). Inception FID was too slow on the loaded machine. Both are
+# still far from faces; re-decide with benchmarks/faces_cpu.py (--set model=...) on a quiet machine.
 PHOTO_FAMILY = "fastgan"
 # Per candidate family: what makes it the photo recipe beyond the common part (DiffAugment, spectral norm, ...).
 FAMILY_SETTINGS: dict[str, dict[str, Any]] = {

@@ -12,7 +12,7 @@ distance of its ``metric_fid`` (``fid_features_to_statistics`` / ``fid_statistic
 loading the network in both cases (``seconds_load`` is reported beside).
 
     flock /tmp/ganforge-cpu.lock python benchmarks/fid_speed.py --n 50 --threads 2
-    python benchmarks/fid_speed.py --n 16 --batch 16 --threads 2 --impl ganforge --repeat 1 --n-digits 0
+    python benchmarks/fid_speed.py --n 16 --batch 16 --threads 2 --impl ganforge --repeat 1 --n-digits 0 --features-only
     python benchmarks/fid_speed.py --n 10000 --device cuda --inception-weights pt_inception-2015-12-05-6726825d.pth
 """
 
@@ -48,7 +48,7 @@ _NETS: dict = {}  # networks reused across --repeat rounds (set-up and first-cal
 
 
 def ganforge_fid(real: torch.Tensor, fake: torch.Tensor, extractor: str, options: dict, device: str,
-                 batch: int) -> dict:
+                 batch: int, distance: bool = True) -> dict:
     t0 = time.perf_counter()
     key = ("ganforge", extractor, device, tuple(sorted(options.items())))
     if key not in _NETS:  # built once per process, warmed up on one batch, like the reference below
@@ -64,18 +64,19 @@ def ganforge_fid(real: torch.Tensor, fake: torch.Tensor, extractor: str, options
     t_feat = time.perf_counter() - t0
     t0 = time.perf_counter()
     metric = "fid" if extractor == "inception-v3" else "fd-digits"  # the Fréchet distance on digit features
-    (res,) = run_metrics([metric], ctx)
+    value = run_metrics([metric], ctx)[0].values[metric] if distance else None
     t_dist = time.perf_counter() - t0
     total = t_feat + t_dist
     return {"impl": "ganforge", "extractor": extractor, "compute": ex.describe().get("compute"),
             "weights_sha256": ex.weights_sha256, "metric": metric,
-            metric: res.values[metric], "seconds": round(total, 3), "seconds_features": round(t_feat, 3),
+            metric: value, "seconds": round(total, 3), "seconds_features": round(t_feat, 3),
             "seconds_distance": round(t_dist, 3), "seconds_load": round(t_load, 3),
-            "img_per_s": round((len(real) + len(fake)) / total, 2)}
+            "img_per_s": round((len(real) + len(fake)) / total, 2),
+            "features_img_per_s": round((len(real) + len(fake)) / t_feat, 2)}
 
 
 def torch_fidelity_modules_fid(real: torch.Tensor, fake: torch.Tensor, weights: Path, device: str, batch: int,
-                               why: str) -> dict:
+                               why: str, distance: bool = True) -> dict:
     """torch-fidelity's extractor and Fréchet distance loaded as single modules (its package does not import)."""
     sys.path.insert(0, str(REPO))
     try:
@@ -99,13 +100,13 @@ def torch_fidelity_modules_fid(real: torch.Tensor, fake: torch.Tensor, weights: 
     t_load = time.perf_counter() - t0
     try:
         mfid = reference.import_torch_fidelity_module("metric_fid")
-        distance = "torch_fidelity.metric_fid"
+        distance_name = "torch_fidelity.metric_fid"
 
         def frechet(a: torch.Tensor, b: torch.Tensor) -> float:
             stats = mfid.fid_features_to_statistics
             return mfid.fid_statistics_to_metric(stats(a), stats(b), False)[mfid.KEY_METRIC_FID]
     except reference.ReferenceUnavailable as e:
-        distance = f"ganforge.metrics.fid (torch_fidelity.metric_fid: {e})"
+        distance_name = f"ganforge.metrics.fid (torch_fidelity.metric_fid: {e})"
 
         def frechet(a: torch.Tensor, b: torch.Tensor) -> float:
             return frechet_distance(gaussian_stats(a), gaussian_stats(b))
@@ -118,24 +119,25 @@ def torch_fidelity_modules_fid(real: torch.Tensor, fake: torch.Tensor, weights: 
     f_real, f_fake = features(real), features(fake)  # float32 [N, 2048], as torch-fidelity keeps them
     t_feat = time.perf_counter() - t0
     t0 = time.perf_counter()
-    fid = frechet(f_fake, f_real)
+    fid = frechet(f_fake, f_real) if distance else None
     t_dist = time.perf_counter() - t0
     total = t_feat + t_dist
     return {"impl": "torch-fidelity", "mode": f"single modules (package {why})",
-            "extractor": "inception-v3-compat", "weights_source": str(weights), "distance": distance, "fid": fid,
+            "extractor": "inception-v3-compat", "weights_source": str(weights), "distance": distance_name, "fid": fid,
             "seconds": round(total, 3), "seconds_features": round(t_feat, 3), "seconds_distance": round(t_dist, 3),
-            "seconds_load": round(t_load, 3), "img_per_s": round((len(real) + len(fake)) / total, 2)}
+            "seconds_load": round(t_load, 3), "img_per_s": round((len(real) + len(fake)) / total, 2),
+            "features_img_per_s": round((len(real) + len(fake)) / t_feat, 2)}
 
 
 def torch_fidelity_fid(real: torch.Tensor, fake: torch.Tensor, weights: str | None, device: str, batch: int,
-                       resolved: Path | None = None) -> dict:
+                       resolved: Path | None = None, distance: bool = True) -> dict:
     try:
         import torch_fidelity
     except Exception as e:  # torchvision missing beside torch 2.13, or not installed
         why = f"does not import: {type(e).__name__}: {e}"
         if resolved is None:
             return {"impl": "torch-fidelity", "skipped": why}
-        return torch_fidelity_modules_fid(real, fake, resolved, device, batch, why)
+        return torch_fidelity_modules_fid(real, fake, resolved, device, batch, why, distance)
 
     class Images(torch.utils.data.Dataset):
         def __init__(self, x: torch.Tensor) -> None:
@@ -166,11 +168,12 @@ def run_impl(impl: str, real: torch.Tensor, fake: torch.Tensor, args: argparse.N
              resolved: Path | None) -> dict:
     """One timed round of ``impl``: ganforge's default (fast) Inception path, its layer-by-layer reference path, or
     torch-fidelity."""
+    distance = not args.features_only
     if impl == "torch-fidelity":
-        return torch_fidelity_fid(real, fake, args.inception_weights, args.device, args.batch, resolved)
+        return torch_fidelity_fid(real, fake, args.inception_weights, args.device, args.batch, resolved, distance)
     options = {"weights": args.inception_weights} if args.inception_weights else {}
     options["fast"] = impl == "ganforge"
-    return {**ganforge_fid(real, fake, "inception-v3", options, args.device, args.batch), "impl": impl}
+    return {**ganforge_fid(real, fake, "inception-v3", options, args.device, args.batch, distance), "impl": impl}
 
 
 def main() -> None:
@@ -183,6 +186,7 @@ def main() -> None:
     ap.add_argument("--inception-weights", default=None, help="Default: ganforge's resolution order.")
     ap.add_argument("--impl", default=",".join(IMPLS), help=f"Comma-separated, of {', '.join(IMPLS)}.")
     ap.add_argument("--repeat", type=int, default=2, help="Alternating rounds per implementation; the fastest counts.")
+    ap.add_argument("--features-only", action="store_true", help="Time the Inception feature pass only (no distance).")
     args = ap.parse_args()
     impls = [i.strip() for i in args.impl.split(",") if i.strip()]
     if not impls or any(i not in IMPLS for i in impls):
@@ -210,10 +214,14 @@ def main() -> None:
         print(json.dumps({**common, **best[impl]}), flush=True)
     first = best[impls[0]]
     for impl in impls[1:]:
-        if "img_per_s" in first and "img_per_s" in best[impl]:
-            print(json.dumps({**common, "compare": f"{impls[0]} / {impl} (inception-v3 FID, img/s)",
-                              "img_per_s_ratio": round(first["img_per_s"] / best[impl]["img_per_s"], 3),
-                              "fid_abs_diff": abs(first["fid"] - best[impl]["fid"])}), flush=True)
+        other = best[impl]
+        if "features_img_per_s" in first and "features_img_per_s" in other:
+            print(json.dumps({**common, "compare": f"{impls[0]} / {impl} (inception-v3, img/s)",
+                              "features_img_per_s_ratio": round(first["features_img_per_s"] /
+                                                                other["features_img_per_s"], 3),
+                              "img_per_s_ratio": round(first["img_per_s"] / other["img_per_s"], 3),
+                              "fid_abs_diff": None if first["fid"] is None else abs(first["fid"] - other["fid"])}),
+                  flush=True)
     if args.n_digits:
         dr, df = images(args.n_digits, 2)[:, :1], images(args.n_digits, 3)[:, :1]
         print(json.dumps({**common, "n": args.n_digits, **ganforge_fid(dr, df, "digits", {}, args.device, 500)}),

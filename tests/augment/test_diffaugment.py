@@ -100,3 +100,39 @@ def test_parse_policy_and_validation():
         DiffAugment(p=1.5)
     with pytest.raises(ValueError, match=r"\[N, C, H, W\]"):
         DiffAugment()(torch.zeros(3, 8, 8))
+
+
+def test_classic_losses_augment_what_d_sees_in_both_phases():
+    from ganforge.losses import Batch, build_loss
+
+    seen: list[torch.Tensor] = []
+
+    class D(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, x, c=None):
+            seen.append(x.detach().clone())
+            return x.flatten(1).mean(1) * self.w
+
+    class G(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.b = torch.nn.Parameter(torch.zeros(1, 3, 8, 8))
+
+        def forward(self, z, c=None):
+            return torch.tanh(self.b + z.view(-1, 1, 1, 1))
+
+    g, d = G(), D()
+    batch = Batch(real=images(n=4), real_c=None, z=torch.zeros(4, 1), gen_c=None)
+    loss = build_loss("hinge", {"G": g, "D": d}, augment="diffaugment")
+    loss.accumulate_gradients("Dmain", batch, 1.0)
+    assert not torch.equal(seen[0], batch.real)  # the reals D judged were augmented
+    loss.accumulate_gradients("Gmain", batch, 1.0)
+    assert g.b.grad is not None and g.b.grad.abs().sum() > 0  # G's gradient flows through the augmentation
+    seen.clear()
+    build_loss("hinge", {"G": g, "D": d}).accumulate_gradients("Dmain", batch, 1.0)
+    assert torch.equal(seen[0], batch.real)  # no augmentation unless asked
+    with pytest.raises(ValueError, match="augment must be one of"):
+        build_loss("hinge", {"G": g, "D": d}, augment="ada")

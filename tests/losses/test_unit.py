@@ -108,6 +108,25 @@ def test_d_phase_trains_on_the_translations_of_the_last_g_phase_and_they_survive
         resumed.load_state_dict({"fakes": []})
 
 
+@pytest.mark.parametrize("norm", ["none", "batch"])
+def test_batches_are_concatenated_only_for_per_sample_networks(norm):
+    """Instance norm or none: D sees reals and fakes in one call and the generators both domains' codes at once.
+    Batch norm: never, so reals, fakes and the two domains keep their own batch statistics."""
+    G = UnitGenerator(1, 1, 16, width=4, n_res=0, norm=norm)
+    D = UnitDiscriminator(1, 1, 16, width=4, n_layers=2, num_scales=1, norm=norm)
+    assert G.per_sample == D.per_sample == (norm != "batch")
+    sizes = {"D": [], "G": []}
+    D.d_a.register_forward_hook(lambda m, args, out: sizes["D"].append(args[0].shape[0]))
+    G.shared["dec"].register_forward_hook(lambda m, args, out: sizes["G"].append(args[0].shape[0]))
+    loss, batch = UnitLoss(G, D), _batch(blobs(4), -blobs(4, seed=1))
+    loss.accumulate_gradients("Dmain", batch, 1.0)
+    loss.accumulate_gradients("Gmain", batch, 1.0)
+    if norm == "batch":
+        assert sizes == {"D": [4, 4, 4], "G": [4] * 4 + [4] * 6}  # D phase: real, fake; G phase: fake
+    else:
+        assert sizes == {"D": [8, 4], "G": [8, 8, 8]}
+
+
 def test_domains_of_different_batch_sizes_are_refused():
     G, D = _nets(4)
     with pytest.raises(ValueError, match="as many domain A as domain B images"):

@@ -104,11 +104,16 @@ class UnitLoss(Loss):
     def _translations(self, x_a: torch.Tensor, x_b: torch.Tensor) -> dict[str, torch.Tensor]:
         """Latent means, reconstructions and translations of both domains.
 
-        The shared layers run once on both domains' codes, and each private generator once on both latents
-        (``G_a(h_a)`` and ``G_a(h_b)`` in one call): every layer works per sample, so this is the paper's four
-        decodes with fewer, larger operations.
+        When ``G.per_sample`` (instance norm or none), the shared layers run once on both domains' codes and each
+        private generator once on both latents (``G_a(h_a)`` and ``G_a(h_b)`` in one call): the paper's four
+        decodes with fewer, larger operations. With batch norm each branch gets its own batch.
         """
         G, n = self.G, x_a.shape[0]
+        if not G.per_sample:  # batch norm: each branch on its own batch, as the paper's four decodes
+            mu_a, mu_b = G.encode(x_a, "a"), G.encode(x_b, "b")
+            h_a, h_b = mu_a + torch.randn_like(mu_a), mu_b + torch.randn_like(mu_b)
+            return {"mu_a": mu_a, "mu_b": mu_b, "x_aa": G.decode(h_a, "a"), "x_bb": G.decode(h_b, "b"),
+                    "x_ab": G.decode(h_a, "b"), "x_ba": G.decode(h_b, "a")}
         mu = G.encode_shared(torch.cat([G.encode_private(x_a, "a"), G.encode_private(x_b, "b")]))  # [2N, L, h, w]
         s = G.decode_shared(mu + torch.randn_like(mu))  # the codes h_a, h_b through the shared generator layers
         to_a, to_b = G.decode_private(s, "a"), G.decode_private(s, "b")  # [2N, C_a, H, W], [2N, C_b, H, W]
@@ -118,6 +123,10 @@ class UnitLoss(Loss):
     def _cycles(self, x_ab: torch.Tensor, x_ba: torch.Tensor) -> dict[str, torch.Tensor]:
         """Re-encoded latents of the translations and the cycled images ``x_aba``, ``x_bab``."""
         G, n = self.G, x_ab.shape[0]
+        if not G.per_sample:
+            mu_aba, mu_bab = G.encode(x_ab, "b"), G.encode(x_ba, "a")
+            return {"mu_aba": mu_aba, "mu_bab": mu_bab, "x_aba": G.decode(mu_aba + torch.randn_like(mu_aba), "a"),
+                    "x_bab": G.decode(mu_bab + torch.randn_like(mu_bab), "b")}
         mu = G.encode_shared(torch.cat([G.encode_private(x_ab, "b"), G.encode_private(x_ba, "a")]))
         s = G.decode_shared(mu + torch.randn_like(mu))
         return {"mu_aba": mu[:n], "mu_bab": mu[n:], "x_aba": G.decode_private(s[:n], "a"),
@@ -137,9 +146,13 @@ class UnitLoss(Loss):
     def _d_phase(self, x_a: torch.Tensor, x_b: torch.Tensor, gain: float) -> dict[str, float]:
         n = x_a.shape[0]
         x_ab, x_ba = self._fakes_for_d(x_a, x_b)
-        out_a, out_b = self.D(torch.cat([x_a, x_ba]), "a"), self.D(torch.cat([x_b, x_ab]), "b")  # reals first
-        real_a, fake_a = [o[:n] for o in out_a], [o[n:] for o in out_a]
-        real_b, fake_b = [o[:n] for o in out_b], [o[n:] for o in out_b]
+        if self.D.per_sample:  # reals and fakes in one call per domain
+            out_a, out_b = self.D(torch.cat([x_a, x_ba]), "a"), self.D(torch.cat([x_b, x_ab]), "b")
+            real_a, fake_a = [o[:n] for o in out_a], [o[n:] for o in out_a]
+            real_b, fake_b = [o[:n] for o in out_b], [o[n:] for o in out_b]
+        else:  # batch norm: reals and fakes in separate batches
+            real_a, fake_a = self.D(x_a, "a"), self.D(x_ba, "a")
+            real_b, fake_b = self.D(x_b, "b"), self.D(x_ab, "b")
         loss_a, loss_b = d_loss(real_a, fake_a, self.gan), d_loss(real_b, fake_b, self.gan)
         d = self.w["gan_weight"] * (loss_a + loss_b)
         (d * gain).backward()

@@ -134,6 +134,7 @@ class UnitGenerator(Network):
                              f"and >= {self.min_size}")
         self.channels = {"a": channels_a, "b": channels_b}
         self.resolution = resolution
+        self.per_sample = norm != "batch"  # every layer maps each sample on its own: batches may be concatenated
         self.latent_channels = width * self.multiple
         self.enc_a = _private_encoder(channels_a, width, n_downsample, n_res, norm)
         self.enc_b = _private_encoder(channels_b, width, n_downsample, n_res, norm)
@@ -173,7 +174,8 @@ class UnitGenerator(Network):
         return self.decode_private(self.decode_shared(h), domain)
 
     # The two halves of each branch, so a training step can run the shared layers once on both domains' codes
-    # (every layer works per sample - instance norm included - so concatenating along N changes nothing).
+    # (with instance norm or none every layer works per sample - ``per_sample`` - so concatenating along N changes
+    # nothing; batch norm would mix the domains' statistics).
     def encode_private(self, x: torch.Tensor, domain: str) -> torch.Tensor:
         """Domain ``domain``'s own encoder layers: ``[N, C_d, H, W] -> [N, L, H/m, W/m]``."""
         self.check_input(x, domain)
@@ -283,6 +285,7 @@ class UnitDiscriminator(Network):
             )
         self.channels = {"a": channels_a, "b": channels_b}
         self.resolution = resolution
+        self.per_sample = norm != "batch"  # as UnitGenerator.per_sample
         self.d_a = MultiScaleDiscriminator(channels_a, width, n_layers, num_scales, norm)
         self.d_b = MultiScaleDiscriminator(channels_b, width, n_layers, num_scales, norm)
         _init(self, "gaussian")

@@ -1,6 +1,6 @@
 """``ganforge detect ...``: train, apply, evaluate a detector of generated images, and draw average spectra.
 
-The issue's ``ganforge detect DET IMAGE|DIR`` is spelt ``ganforge detect predict DET IMAGE|DIR`` here: a click group
+The issue's ``ganforge detect DET IMAGE|DIR`` is spelt ``ganforge detect predict [DET] IMAGE|DIR`` here: a click group
 cannot take a positional argument before its subcommand name.
 """
 
@@ -50,10 +50,12 @@ def _load_sources(sources: tuple[str, ...], n: int | None, seed: int, truncation
 def detect() -> None:
     """Detect GAN-generated images (CNNDetection-style classifier + spectrum features, calibrated).
 
-    Scoring is `ganforge detect predict DET IMAGE|DIR` (a command group cannot take DET before the subcommand).
+    Scoring is `ganforge detect predict [DET] IMAGE|DIR` (a command group cannot take DET before the subcommand);
+    without DET the packaged face detector `faces` is used.
 
     \b
     Examples:
+      ganforge detect predict photo.jpg      # is this face real? (the packaged face detector)
       ganforge detect train --real digits --fake runs/00000-dcgan-digits --out det/
       ganforge detect predict det/ photo.png
       ganforge detect predict det/ ./folder --format csv > scores.csv
@@ -153,28 +155,33 @@ def _train_and_save(real: str, fakes: tuple[str, ...], out: str, sources, cfg, q
 
 
 @detect.command("predict", context_settings={"show_default": True})
-@click.argument("detector", metavar="DET")
-@click.argument("source", metavar="IMAGE|DIR")
+@click.argument("args", nargs=-1, required=True, metavar="[DET] IMAGE|DIR")
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", help="Output format.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write here instead of standard output.")
 @click.option("--batch", type=click.IntRange(1), default=64, help="Regions per forward pass.")
 @click.option("--device", default="cpu", help="cpu, cuda, mps.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def predict_cmd(detector: str, source: str, fmt: str, out: str | None, batch: int, device: str, quiet: bool) -> None:
+def predict_cmd(args: tuple[str, ...], fmt: str, out: str | None, batch: int, device: str, quiet: bool) -> None:
     """Probability that each image is generated (calibrated), for one image or every image of a folder.
 
     \b
+    DET: a detector folder or a packaged detector's name; without it, the packaged face detector `faces`
+    (trained on CelebA faces against ganforge's own face generators; see its README).
     Any size and mode (grey, RGB, RGBA, CMYK, palette): each picture is scored on up to 16 tiles at its
     native resolution (a picture smaller than the detector's crop is upscaled to it) and the tiles' logits
     are averaged. One record per file: path, probability (that it is generated), label (fake when the
     probability is >= 0.5), regions (tiles scored), error (why a file could not be read; the rest of the
     folder is still scored). Exit status: 0 if at least one image was scored, 1 if none could be.
     Examples:
+      ganforge detect predict photo.jpg                  # the packaged face detector
+      ganforge detect predict ./folder --format csv > scores.csv
       ganforge detect predict det/ photo.jpg
-      ganforge detect predict det/ ./folder --format csv --out scores.csv
     """
-    from ganforge.detection.predict import load_detector, predict_path
+    from ganforge.detection.predict import DEFAULT_DETECTOR, load_detector, predict_path
 
+    if len(args) > 2:
+        raise click.UsageError(f"expected [DET] IMAGE|DIR, got {len(args)} arguments: {' '.join(args)}")
+    detector, source = args if len(args) == 2 else (DEFAULT_DETECTOR, args[0])
     net, meta = load_detector(detector, device)
     records = predict_path(net, meta, source, batch_size=batch, progress=not quiet)
     text = _format(records, fmt)

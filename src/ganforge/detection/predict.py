@@ -8,6 +8,10 @@ that record a removed mode (``ganforge.detection.config.removed_modes``) are ref
 Any picture is scored the same way (issue 17, "any picture"): channels converted explicitly, up to 16 ``crop`` x
 ``crop`` tiles at native resolution (``ganforge.detection.data.regions``; an image smaller than the crop is upscaled
 to it), one logit per tile, and the image's logit is their mean. ``predict_path`` says how many regions it scored.
+
+Packaged detectors are named like packaged generators (``PACKAGED_DETECTORS``): ``faces``, the face detector shipped
+in ``ganforge/pretrained/faces-detector`` (its README says what it was trained on and how it measures), is the one
+``ganforge detect predict`` uses when no detector is named (``DEFAULT_DETECTOR``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from ganforge.detection.data import VIEW, ImageSet, Perturbation, check_view, re
 from ganforge.models.detector import Detector
 
 KIND = "detector"
+PACKAGED_DETECTORS = {"faces": "pretrained/faces-detector"}  # name -> folder inside the ganforge package
+DEFAULT_DETECTOR = "faces"
 PREDICT_FIELDS = ("path", "probability", "label", "regions", "error")  # one record per file, every field present
 
 
@@ -36,10 +42,23 @@ def save_detector(path: str | Path, net: Detector, info: dict[str, Any]) -> Path
     return save_checkpoint(path, {"detector": net}, config)
 
 
+def resolve_detector(path: str | Path) -> Path:
+    """A packaged detector's folder for its name (``PACKAGED_DETECTORS``, unless a path of that name exists), else
+    the checkpoint ``ganforge.checkpoint.resolve_checkpoint`` finds for ``path``."""
+    if isinstance(path, str) and path in PACKAGED_DETECTORS and not Path(path).exists():
+        from importlib.resources import files
+
+        folder = Path(str(files("ganforge") / PACKAGED_DETECTORS[path]))
+        if not (folder / "config.json").is_file():
+            raise CheckpointError(f"packaged detector {path!r} is missing from this installation ({folder})")
+        return folder
+    return resolve_checkpoint(path)
+
+
 def load_detector(path: str | Path, device: str | torch.device = "cpu") -> tuple[Detector, dict[str, Any]]:
-    """The detector of a checkpoint folder and its ``config.json``; other checkpoints, and detectors that used a
-    removed mode, are refused by name."""
-    ckpt = resolve_checkpoint(path)
+    """The detector of a checkpoint folder, or a packaged detector's name (``faces``), and its ``config.json``; other
+    checkpoints, and detectors that used a removed mode, are refused by name."""
+    ckpt = resolve_detector(path)
     meta = read_config(ckpt)
     if meta.get("kind") != KIND or "detector" not in meta.get("networks", {}):
         raise CheckpointError(f"{ckpt}: not a detector checkpoint (kind={meta.get('kind')!r}); "

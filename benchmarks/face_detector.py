@@ -1,0 +1,120 @@
+"""The packaged face detector on fakes of generators written elsewhere (issue 17, "generalisation measured across
+codebases").
+
+The detector (``--detector``, default the packaged ``faces``) is scored on held-out real faces (``--real``: CelebA
+faces it did not train on) against each fake folder given as ``NAME=DIR`` (fakes of peer GAN implementations trained
+on the same faces; this script never downloads or trains anything), clean and after a 0.5x rescale + JPEG q=75.
+For every fake folder and setting one JSON line reports:
+
+- ``auc``, ``ap``: ranking (threshold-free) on the logits;
+- ``acc_stored``: accuracy at the detector's stored threshold (probability >= 0.5, i.e. the label ``detect
+  predict`` prints), ``acc_best``: the best accuracy any single threshold reaches on this set, and their gap;
+- ``real_flagged``: share of the reals called fake at the stored threshold; ``fake_caught``: share of fakes called
+  fake.
+
+A ``pooled`` line per setting scores the reals against all fake folders together (one real half, one fake half
+made of every folder). ``--smoke DIR`` instead scores ``DIR/Fake_Faces`` vs ``DIR/Real_Faces`` restricted to the
+files named ``000xxx.jpg`` (the 1024 px part of ../shared/data/real_fake_faces; the ``File_*`` images differ in size
+by label), clean only: AP and accuracy at the stored threshold. Run it once, at the end; never choose settings on it.
+
+    python benchmarks/face_detector.py --real /tmp/facedet/real_test \\
+        pytorchgan_dcgan=/tmp/facedet/peers/pytorchgan_dcgan/t780s examples_dcgan=/tmp/facedet/peers/...
+    python benchmarks/face_detector.py --smoke ../shared/data/real_fake_faces/Fake_Dataset/Test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ganforge.detection.data import ImageSet, Perturbation, read_images
+from ganforge.detection.evaluate import average_precision, roc_auc
+from ganforge.detection.predict import DEFAULT_DETECTOR, load_detector, score_arrays
+
+SETTINGS = {"clean": Perturbation(), "jpeg75+scale0.5": Perturbation(jpeg_quality=75, scale=0.5)}
+SMOKE_NAME = re.compile(r"^000\d{3}\.jpg$")
+
+
+def best_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The highest accuracy of any threshold ``t`` (a score ``>= t`` called fake), including calling everything one
+    class."""
+    cand = np.r_[np.unique(logits), np.inf]
+    fp = (labels == 0).sum() - np.searchsorted(np.sort(logits[labels == 0]), cand, side="left")
+    fn = np.searchsorted(np.sort(logits[labels == 1]), cand, side="left")
+    return float(1.0 - (fp + fn).min() / len(labels))
+
+
+def measure(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
+    """The figures of the module docstring from the logits of reals ``[R]`` and fakes ``[F]`` (0 = stored
+    threshold)."""
+    s = np.r_[real, fake].astype(np.float64)
+    y = np.r_[np.zeros(len(real), dtype=int), np.ones(len(fake), dtype=int)]
+    acc = float(np.mean((s >= 0) == (y == 1)))
+    best = best_accuracy(s, y)
+    return {"auc": roc_auc(s, y), "ap": average_precision(s, y), "acc_stored": acc, "acc_best": best,
+            "acc_gap": best - acc, "real_flagged": float(np.mean(real >= 0)), "fake_caught": float(np.mean(fake >= 0)),
+            "n_real": len(real), "n_fake": len(fake)}
+
+
+def _read(path: str, pattern: re.Pattern | None = None) -> ImageSet:
+    images = read_images(path)
+    if images.errors:
+        raise SystemExit(f"{path}: {len(images.errors)} unreadable file(s), e.g. {images.errors[0]}")
+    if pattern is not None:
+        images = images.subset([i for i, n in enumerate(images.names) if pattern.match(Path(n).name)])
+    if not len(images):
+        raise SystemExit(f"{path}: no images")
+    return images
+
+
+def run_peers(det: str, real: str, fakes: list[str], settings: list[str]) -> None:
+    net, _ = load_detector(det)
+    named = [f.split("=", 1) if "=" in f else (Path(f).name, f) for f in fakes]
+    real_set = _read(real)
+    for setting in settings:
+        perturb, t0 = SETTINGS[setting], time.time()
+        r = score_arrays(net, real_set.images, perturb=perturb)
+        pooled = []
+        for name, path in named:
+            f = score_arrays(net, _read(path).images, perturb=perturb)
+            pooled.append(f)
+            print(json.dumps({"detector": det, "fake": name, "fake_dir": path, "setting": setting, **measure(r, f)}),
+                  flush=True)
+        print(json.dumps({"detector": det, "fake": "pooled", "setting": setting,
+                          **measure(r, np.concatenate(pooled)), "seconds": round(time.time() - t0, 1)}), flush=True)
+
+
+def run_smoke(det: str, root: str) -> None:
+    net, _ = load_detector(det)
+    real = score_arrays(net, _read(str(Path(root) / "Real_Faces"), SMOKE_NAME).images)
+    fake = score_arrays(net, _read(str(Path(root) / "Fake_Faces"), SMOKE_NAME).images)
+    print(json.dumps({"detector": det, "set": "real_fake_faces 000xxx.jpg (1024 px)", "setting": "clean",
+                      **measure(real, fake)}), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("fakes", nargs="*", metavar="NAME=DIR", help="Folders of peer fakes (NAME= optional).")
+    ap.add_argument("--real", help="Held-out real faces (a folder).")
+    ap.add_argument("--detector", default=DEFAULT_DETECTOR, help="Detector folder or packaged name.")
+    ap.add_argument("--settings", default=",".join(SETTINGS), help="Comma-separated, of: " + ", ".join(SETTINGS))
+    ap.add_argument("--smoke", metavar="DIR", help="Score the smoke set's 1024 px part instead (once, at the end).")
+    args = ap.parse_args()
+    if args.smoke:
+        run_smoke(args.detector, args.smoke)
+    elif args.real and args.fakes:
+        settings = args.settings.split(",")
+        if not set(settings) <= set(SETTINGS):
+            ap.error(f"--settings: unknown {sorted(set(settings) - set(SETTINGS))}; expected some of {list(SETTINGS)}")
+        run_peers(args.detector, args.real, args.fakes, settings)
+    else:
+        ap.error("give --real and at least one fake folder, or --smoke DIR")
+
+
+if __name__ == "__main__":
+    main()

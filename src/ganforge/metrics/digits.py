@@ -18,7 +18,7 @@ import torch
 
 from ganforge.checkpoint import load_networks, read_config, resolve_checkpoint
 from ganforge.data.download import file_digest
-from ganforge.metrics import register_extractor
+from ganforge.metrics.base import register_extractor
 from ganforge.metrics.features import FeatureExtractor, Features
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ganforge.metrics import register_metric
+from ganforge.metrics.base import register_metric
 
 
 @dataclass(frozen=True)

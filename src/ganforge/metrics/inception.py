@@ -32,7 +32,7 @@ import torch
 
 from ganforge.data.download import RemoteFile, cache_dir, file_digest, locate
 from ganforge.data.errors import DataError
-from ganforge.metrics import register_extractor
+from ganforge.metrics.base import register_extractor
 from ganforge.metrics.features import FeatureExtractor, Features
 from ganforge.metrics.inception_net import FIDInceptionV3, fold_for_inference
 from ganforge.metrics.resize import resize_bilinear_tf1

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ganforge.metrics import register_metric
+from ganforge.metrics.base import register_metric
 
 
 def _as_f64(x: torch.Tensor | np.ndarray, name: str) -> np.ndarray:

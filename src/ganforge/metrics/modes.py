@@ -18,12 +18,11 @@ samples within 3 standard deviations count (see :mod:`ganforge.metrics.toy`).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
-from ganforge.metrics import register_metric
+from ganforge.metrics.base import register_metric
+from ganforge.metrics.histogram import kl_divergence
 
 
 def predicted_classes(logits: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -36,19 +35,6 @@ def predicted_classes(logits: torch.Tensor) -> tuple[torch.Tensor, int]:
         weights = torch.tensor([k ** (c - 1 - i) for i in range(c)], dtype=torch.long)
         return (logits.argmax(dim=2) * weights).sum(dim=1), k**c
     raise ValueError(f"logits must be [N, K] or [N, C, K], got {list(logits.shape)}")
-
-
-def kl_divergence(p: np.ndarray, q: np.ndarray) -> float:
-    """KL(p || q) in nats of two histograms (normalised here); ``inf`` if p has mass where q has none."""
-    p = np.asarray(p, dtype=np.float64)
-    q = np.asarray(q, dtype=np.float64)
-    if p.shape != q.shape or p.sum() <= 0 or q.sum() <= 0:
-        raise ValueError(f"histograms must have the same shape and positive mass, got {p.shape} and {q.shape}")
-    p, q = p / p.sum(), q / q.sum()
-    support = p > 0
-    if np.any(q[support] == 0):
-        return math.inf
-    return float(np.sum(p[support] * np.log(p[support] / q[support])))
 
 
 def mode_counts(counts: np.ndarray, reference: np.ndarray, min_fraction: float = 0.1) -> dict[str, float]:

@@ -25,6 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganforge.metrics import digits, inception  # noqa: F401  (register the extractors build_distance reads)
+from ganforge.metrics.base import EXTRACTORS
+
 DISTANCES = ("pixel", "digits", "inception-v3")
 INCEPTION_LAYERS = ("Conv2d_2b_3x3", "Conv2d_4a_3x3", "Mixed_5d", "Mixed_6e", "Mixed_7c")
 
@@ -143,9 +146,7 @@ def build_distance(name: str, device: str | torch.device = "cpu") -> nn.Module:
         raise ValueError(f"unknown perceptual distance {name!r}; expected one of {DISTANCES}")
     if name == "pixel":
         return PyramidDistance().to(device)
-    from ganforge.metrics import get_extractor
-
-    extractor = get_extractor(name, device=device)
+    extractor = EXTRACTORS.get(name)(device=device)
     net = getattr(extractor, "net", None)
     if not isinstance(net, nn.Module):
         raise ValueError(f"the {name!r} extractor exposes no network (.net) to read intermediate features from")

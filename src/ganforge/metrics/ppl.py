@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ganforge.metrics import register_metric
+from ganforge.metrics.base import register_metric
 
 SPACES = ("z", "w")
 SAMPLINGS = ("full", "end")

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganforge.metrics import register_metric
+from ganforge.metrics.base import register_metric
 
 
 def fit_linear_svm(x: torch.Tensor, y: torch.Tensor, c: float = 1.0, iters: int = 200) -> torch.Tensor:

@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from ganforge.data import GanDataset
-from ganforge.metrics.modes import kl_divergence
+from ganforge.metrics.histogram import kl_divergence
 
 
 def _centers(info: dict[str, Any]) -> tuple[np.ndarray, float]:

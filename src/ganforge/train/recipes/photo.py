@@ -23,11 +23,14 @@ SAMPLE = 8  # images read to decide
 MIN_SIDE = 32  # shorter side of a photo, in pixels
 GREY_TOLERANCE = 4.0  # mean |R-G| + |G-B| (0-255) below which an RGB image is grey (JPEG chroma noise)
 
-# The measured winner. Short runs on a shared, heavily loaded 2-core CPU (2026-12-01): fastgan and dcgan (spectral
-# norm, DiffAugment, x-flip, EMA) side by side, one thread each, 11 min of wall time each on the 5,000 CelebA faces at
-# 64 px: fastgan 2.69 kimg, dcgan 2.46 kimg; Frechet distance of 16x16 pixels, 1,000 fakes vs 1,000 reals: fastgan
-# 180, dcgan 264 (two real halves: 6.8; the mean face: 206). Inception FID was too slow on the loaded machine. Both are
-# still far from faces; re-decide with benchmarks/faces_cpu.py (--set model=...) on a quiet machine.
+# The measured winner. Short runs on a shared, heavily loaded 2-core CPU (2026-12-01, load average 20-30): fastgan and
+# dcgan (spectral norm, DiffAugment, x-flip, EMA) side by side on the 5,000 CelebA faces at 64 px, one thread each
+# (2 threads each spun at OpenMP barriers under that load), the same wall time. Inception FID / KID of 300 fakes vs
+# 300 reals of the training set, and the Frechet distance of 16x16 pixels (1,000 vs 1,000; two real halves: 6.8):
+#   11 min: fastgan 2.69 kimg FID 405 KID 0.51 pixel 180 | dcgan 2.46 kimg FID 332 KID 0.39 pixel 264
+#   25 min: fastgan 6.50 kimg FID 331 KID 0.38 pixel  77 | dcgan 5.98 kimg FID 343 KID 0.40 pixel 240
+# fastgan leads at the later point (and its samples are face-shaped while dcgan's EMA samples are near-identical
+# blobs). Both are far from faces: re-decide with benchmarks/faces_cpu.py (--set model=...) on a quiet machine.
 PHOTO_FAMILY = "fastgan"
 # Per candidate family: what makes it the photo recipe beyond the common part (DiffAugment, spectral norm, ...).
 FAMILY_SETTINGS: dict[str, dict[str, Any]] = {

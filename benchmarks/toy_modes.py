@@ -71,12 +71,12 @@ def main() -> None:
     parser.add_argument("--data", default="ring8", help="toy point set (ring8, grid25)")
     parser.add_argument("--seeds", default="2,3,4", help="comma-separated training seeds (2,3,4: held out)")
     parser.add_argument("--n", type=int, default=2500, help="generated samples per measurement")
-    parser.add_argument("--outdir", default="bench-toy-modes", help="where the runs go")
+    parser.add_argument("--outdir", default="bench-toy-modes", help="where the runs go (a folder per data and seed)")
     parser.add_argument("extra", nargs="*", help="options for ganforge train, after --")
     args = parser.parse_args()
     outdir = Path(args.outdir)
     for seed in (int(s) for s in args.seeds.split(",")):
-        run, wall, cpu = train_once(args.data, seed, outdir, args.extra)
+        run, wall, cpu = train_once(args.data, seed, outdir / f"{args.data}-seed{seed}", args.extra)
         stats = measure(run, args.data, args.n)
         record = {
             "dataset": args.data, "seed": seed, "options": " ".join(args.extra) or "(default)",

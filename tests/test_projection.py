@@ -10,14 +10,7 @@ from ganforge.models.dcgan import DCGANGenerator
 from ganforge.models.stylegan import StyleGenerator
 from ganforge.projection import project
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine they cost a lot."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_g_and_target():

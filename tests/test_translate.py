@@ -15,13 +15,7 @@ from ganforge.models.dcgan import DCGANGenerator
 from ganforge.models.unit import UnitGenerator
 from ganforge.translate import Options, load_translator, translate_path, translate_tensor
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

@@ -9,13 +9,7 @@ import torch
 from ganforge.augment import DiffAugment
 from ganforge.augment.diffaugment import OPS, cutout, parse_policy, translation
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def images(n: int = 6, c: int = 3, r: int = 8, seed: int = 0, dtype=torch.float32) -> torch.Tensor:

@@ -12,14 +12,7 @@ from ganforge.losses.unit import UnitLoss, cycle_error, d_loss, g_loss
 from ganforge.models.unit import UnitDiscriminator, UnitGenerator
 from tests.models.test_unit import blobs
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks run far faster on one thread, and much faster still on a shared, busy CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _nets(width: int = 8) -> tuple[UnitGenerator, UnitDiscriminator]:

@@ -13,14 +13,7 @@ from ganforge.models.classifier import DigitsClassifier
 from ganforge.models.dcgan import DCGANGenerator
 from ganforge.models.stylegan import StyleGenerator
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine they cost a lot."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class LinearStyleG(nn.Module):

@@ -10,14 +10,7 @@ import torch
 from ganforge.metrics.separability import conditional_entropy, generate_labelled, linear_separability
 from ganforge.models.stylegan import StyleGenerator
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine they cost a lot."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_conditional_entropy():

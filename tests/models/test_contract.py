@@ -38,13 +38,7 @@ OWN_CONTRACT = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks run far faster on one thread on a shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _build(name: str, c_dim: int, seed: int = 0):

@@ -15,12 +15,7 @@ TINY_G = {"width": 2, "max_width": 16}
 TINY_D = {"width": 2, "max_width": 16, "decoder_width": 4}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(res: int = 32, c_dim: int = 0, seed: int = 0):
@@ -128,22 +123,6 @@ def test_reconstruction_is_part_of_the_discriminator_loss():
     loss = build_loss("fastgan", {"G": G, "D": D})
     loss.accumulate_gradients("Dmain", batch, 1.0)
     assert D.decode_whole.body[2].weight.grad.abs().sum() > 0
-
-
-def test_one_step_changes_both_losses():
-    G, D = build()
-    loss = build_loss(get_recipe("fastgan").loss, {"G": G, "D": D})
-    batch = _batch()
-    for phase, net, key in (("Dmain", D, "loss/D"), ("Gmain", G, "loss/G")):
-        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-        torch.manual_seed(0)
-        before = loss.accumulate_gradients(phase, batch, 1.0)
-        opt.step()
-        opt.zero_grad()
-        torch.manual_seed(0)
-        after = loss.accumulate_gradients(phase, batch, 1.0)
-        assert after[key] != pytest.approx(before[key], abs=1e-7), phase
-        G.zero_grad(), D.zero_grad()
 
 
 def test_loss_validation():

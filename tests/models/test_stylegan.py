@@ -19,13 +19,7 @@ from ganforge.train.recipes import get_recipe
 TINY_G = {"w_dim": 16, "mapping_layers": 2, "channel_base": 128, "channel_max": 16}
 TINY_D = {"channel_base": 128, "channel_max": 16}
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine they cost a lot."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

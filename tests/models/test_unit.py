@@ -13,14 +13,7 @@ from ganforge.models.unit import UnitDiscriminator, UnitGenerator
 from ganforge.train.recipes import get_recipe
 from ganforge.train.recipes.unit import unit_preview
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks run far faster on one thread, and much faster still on a shared, busy CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def blobs(n: int, res: int = 16, seed: int = 0) -> torch.Tensor:

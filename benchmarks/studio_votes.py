@@ -20,40 +20,18 @@ import argparse
 import json
 import os
 import platform
-import secrets
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from ganforge.studio.app import create_app
 from ganforge.studio.catalog import ModelSet
-from ganforge.studio.load import Request, background_server, rate_concurrently
+from ganforge.studio.load import Request, background_server, rate_concurrently, temp_database
 from ganforge.studio.votes import VoteStore
 
 MODEL = "digits"
-
-
-@contextmanager
-def temp_pg_database(base: str) -> Iterator[str]:
-    """A fresh database on the server of ``base`` (which must be allowed to create databases), dropped on exit."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    url = make_url(base)
-    name = f"ganforge_bench_{secrets.token_hex(6)}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def percentiles_ms(done: list[Request], kind: str) -> dict[str, float]:
@@ -108,7 +86,7 @@ def main() -> None:
             db = Path(tmp) / f"votes-{flow.replace('+', '-')}.sqlite"
             print(json.dumps(run(models, f"sqlite:///{db}", "sqlite", flow, args.raters, args.votes)), flush=True)
             if args.pg:
-                with temp_pg_database(args.pg) as url:
+                with temp_database(args.pg, "ganforge_bench") as url:
                     print(json.dumps(run(models, url, "postgresql", flow, args.raters, args.votes)), flush=True)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import torch
 
 from ganforge.checkpoint import save_checkpoint
 from ganforge.media import save_grid
+from ganforge.studio.load import temp_database
 
 TRAIN_DIGITS = {"data": "digits", "data_dir": None, "resolution": None, "channels": None, "resize": "center-crop",
                 "max_images": 400}
@@ -128,20 +128,8 @@ def pg_url():
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"{PG_ENV} is not set: no PostgreSQL server to test against (.ci/run starts one on loopback)")
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    url = make_url(base)
-    name = f"ganforge_test_{secrets.token_hex(6)}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with temp_database(base, "ganforge_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import secrets
 import socket
 import threading
 import time
@@ -124,3 +125,23 @@ def rate_concurrently(url: str, model: str, raters: int, votes_each: int,
     if errors:
         raise RuntimeError(f"{len(errors)} rater(s) stopped early; first: {type(errors[0]).__name__}: {errors[0]}")
     return [req for out in outs for req in out]
+
+
+@contextmanager
+def temp_database(base_url: str, prefix: str = "ganforge_tmp") -> Iterator[str]:
+    """A fresh, empty database on the PostgreSQL server of ``base_url`` (whose user may create databases), yielded as
+    a URL and dropped on exit, even when the body raises (load tests and benchmarks never touch a real database)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base_url)
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -120,6 +120,7 @@ def test_training_metrics_on_digits_measure_fid_with_inception(monkeypatch):
     StubInception.seen.clear()
     m.run(G, 2000)  # the reals' Inception features are kept on the monitor's real set, not recomputed
     assert m.history[1]["fid"] == values["fid"] and sum(StubInception.seen) == 20
+    assert built == ["inception-v3", "digits"]  # the monitor keeps its extractors: none is built a second time
 
 
 @pytest.mark.slow

@@ -111,7 +111,8 @@ class EvalContext:
     defined with its name. ``extractor_options``: factory options per extractor name, e.g.
     ``{"inception-v3": {"weights": path}}``. ``feature_cache``: keeps the real set's features on disk by content
     (:mod:`ganforge.metrics.feature_cache`). ``seed`` drives every random choice a metric makes (KID subsets).
-    ``generator``: the network, for metrics that sample it themselves (PPL).
+    ``generator``: the network, for metrics that sample it themselves (PPL). ``extractors``: a dict the context
+    reads built extractors from and adds the ones it builds to, so repeated contexts build each network once.
     """
 
     def __init__(
@@ -126,10 +127,12 @@ class EvalContext:
         generator: nn.Module | None = None,
         progress: bool = False,
         feature_cache: FeatureCache | None = None,
+        extractors: dict[str, FeatureExtractor] | None = None,
     ) -> None:
         self.fake, self.real = fake, real
         self.default_extractor = extractor if isinstance(extractor, str) else extractor.name
-        self._extractors: dict[str, FeatureExtractor] = {}
+        # Shared with the caller when given: extractors built here stay there for the next context (the monitor).
+        self._extractors: dict[str, FeatureExtractor] = extractors if extractors is not None else {}
         if isinstance(extractor, FeatureExtractor):
             self._extractors[extractor.name] = extractor
         self._options = {name: dict(opts) for name, opts in (extractor_options or {}).items()}
@@ -143,11 +146,6 @@ class EvalContext:
         self.feature_cache = feature_cache
         self._features: dict[tuple[str, str], Features] = {}
         self._samples: dict[str, torch.Tensor] = {}
-
-    @property
-    def extractor_built(self) -> bool:
-        """Whether a feature extractor has been built or given so far (toy-set mode counts build none)."""
-        return bool(self._extractors)
 
     def has_extractor(self, name: str) -> bool:
         return name in self._extractors

@@ -97,8 +97,7 @@ class MetricMonitor:
         self.real = SampleSet.from_dataset(dataset, min(n, len(dataset)), seed + 1)
         self.extractor_name = extractor or (default_extractor(dataset.channels, dataset.resolution)
                                             if dataset.is_image else "digits")
-        self._extractor: FeatureExtractor | None = None
-        self._real_features = None
+        self._extractors: dict[str, FeatureExtractor] = {}  # built once, reused by every evaluation
         self.watch = self.rule.name if self.rule else self.metrics[0]
         self.next_due = self.every
         self.history: list[dict[str, float]] = []
@@ -128,14 +127,10 @@ class MetricMonitor:
             if self.dataset.labels is not None and int(getattr(G, "c_dim", 0)) == self.dataset.num_classes:
                 probs = torch.from_numpy(self.dataset.class_counts()).double()
             fake = SampleSet.from_generator(G, self.n, self.seed, probs, self.device, "generator")
-            ctx = EvalContext(fake, self.real, self._extractor or self.extractor_name, None, self.device,
-                              self.batch_size, self.seed, G)
-            if self._real_features is not None:
-                ctx.cache_features("real", self._real_features)
+            # The reals' features are kept on self.real (its feature memo), so only the fakes are computed again.
+            ctx = EvalContext(fake, self.real, self.extractor_name, None, self.device, self.batch_size, self.seed, G,
+                              extractors=self._extractors)
             results = run_metrics(self.metrics, ctx)
-            if ctx.extractor_built:
-                self._extractor = ctx.extractor
-                self._real_features = ctx.cached_features("real")
         finally:
             G.train(was_training)
         values = {k: v for r in results for k, v in r.values.items()}

@@ -48,6 +48,7 @@ class TrainConfig:
     ema_kimg: float = 1.0  # half-life of the G EMA in thousands of images; 0 disables G_ema
     ema_rampup: float | None = None
     kimg: float = 100.0  # training length in thousands of real images shown to D
+    lr_rampdown: float = 0.0  # final fraction of kimg over which both learning rates fall to 0 (half cosine)
     # what to write
     outdir: str = "runs"
     grid_kimg: float = 4.0
@@ -91,6 +92,7 @@ class TrainConfig:
             f"betas must be two values in [0, 1), got {self.betas}",
         )
         need(self.kimg > 0, f"kimg must be > 0, got {self.kimg}")
+        need(0 <= self.lr_rampdown <= 1, f"lr_rampdown must be a fraction in [0, 1], got {self.lr_rampdown}")
         need(self.grid_kimg > 0 and self.snapshot_kimg > 0, "grid_kimg and snapshot_kimg must be > 0")
         need(self.ema_kimg >= 0, f"ema_kimg must be >= 0, got {self.ema_kimg}")
         need(self.z_dim >= 1, f"z_dim must be >= 1, got {self.z_dim}")

@@ -35,6 +35,7 @@ from ganforge.train.build import TrainParts, build
 from ganforge.train.config import TrainConfig
 from ganforge.train.ema import update_ema
 from ganforge.train.events import Event, default_events, forked_rng
+from ganforge.train.lr import rampdown_factor, scale_learning_rates
 from ganforge.train.recipes.base import sampling_generator
 from ganforge.train.rundir import append_jsonl, new_run_dir, truncate_jsonl, write_json
 from ganforge.train.state import rng_state, set_rng_state
@@ -171,6 +172,9 @@ class Trainer:
         stats: dict[str, float] = {}
         if self.schedule is not None:
             stats.update(self.schedule.update(self.nimg, self.nets, self.source))
+        if self.cfg.lr_rampdown:
+            stats["lr/factor"] = rampdown_factor(self.nimg, int(self.cfg.kimg * 1000), self.cfg.lr_rampdown)
+            scale_learning_rates(self.opts, stats["lr/factor"])
         for phase in self.loss.phases:
             if self.step % phase.interval != 0:
                 continue

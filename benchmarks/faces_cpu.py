@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="Minutes of training at which to keep the generator, comma-separated. [15,30,60,120]")
     ap.add_argument("--n-fake", type=int, default=2000, help="Generated faces per measurement. [2000]")
     ap.add_argument("--n-real", type=int, default=5000, help="Real faces (of the training set). [5000]")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads for training and evaluation. [2]")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads for training. [2]")
+    ap.add_argument("--eval-threads", type=int, default=None, help="torch threads for evaluation. [--threads]")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-batch", type=int, default=50, help="Inception batch size. [50]")
     ap.add_argument("--outdir", default=None, help="Keep snapshots here (default: a temporary folder).")
@@ -173,11 +174,13 @@ def _reals(args: argparse.Namespace) -> SampleSet:
 
 def _common(args: argparse.Namespace, real: SampleSet) -> dict[str, Any]:
     return {"n_real": real.count, "reals": REALS_NOTE, "data": args.data, "threads": args.threads,
+            "eval_threads": args.eval_threads or args.threads,
             "torch": torch.__version__, "machine": platform.machine(), "processor": platform.processor()}
 
 
 def train_and_score(args: argparse.Namespace, outdir: Path) -> int:
     taken, config = train(args, outdir)
+    torch.set_num_threads(args.eval_threads or args.threads)
     real = _reals(args)
     for snap in taken:
         G, _ = load_generator(snap["checkpoint"])
@@ -189,6 +192,7 @@ def train_and_score(args: argparse.Namespace, outdir: Path) -> int:
 
 
 def score_folders(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.eval_threads or args.threads)
     real = _reals(args)
     for item in args.fakes:
         name, sep, folder = item.partition("=")

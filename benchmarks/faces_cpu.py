@@ -14,6 +14,10 @@ snapshot after training (and a line per snapshot as it is taken, with ``"measure
 Run it alone on the machine: where other processes oversubscribe the cores, 2 OpenMP threads spend most of their
 time waiting at barriers (a training step measured ~8x the CPU seconds of the same step on 1 thread).
 
+The reals' Inception features are cached on disk by content (``ganforge evaluate --clear-cache`` removes them), so
+only the first evaluation against a folder pays for them. A run stopped after training (or one whose scoring should
+be repeated) is scored from its snapshots with ``--score-only --outdir DIR``.
+
 Smoke test (minutes, tiny): ``--snapshots 0.5 --n-fake 50 --n-real 50``. Other families or options for an experiment:
 ``--set model='"dcgan"' --set d_kwargs='{"norm": "spectral"}' --set loss_kwargs='{"augment": "diffaugment"}'``.
 
@@ -59,6 +63,7 @@ from ganforge.cli.train import resolve_config
 from ganforge.data import load_dataset
 from ganforge.metrics.context import EvalContext, SampleSet
 from ganforge.metrics.evaluate import run_metrics
+from ganforge.metrics.feature_cache import FeatureCache
 from ganforge.sampling import load_generator
 from ganforge.train.build import build
 from ganforge.train.loop import Trainer
@@ -67,6 +72,8 @@ from ganforge.train.recipes.photo import photo_defaults
 BENCH = "faces_cpu"
 RESOLUTION = 64
 REALS_NOTE = "the training set (centre square crop, resized to 64x64, RGB)"
+CONFIG_KEYS = ("model", "batch", "lr_g", "lr_d", "betas", "z_dim", "ema_kimg", "xflip", "loss", "loss_kwargs",
+               "g_kwargs", "d_kwargs")  # the training options each result line repeats
 
 
 class Done(Exception):
@@ -124,14 +131,13 @@ def train(args: argparse.Namespace, outdir: Path) -> tuple[list[dict[str, Any]],
         trainer.run()
     except Done:
         pass
-    keys = ("model", "batch", "lr_g", "lr_d", "betas", "z_dim", "ema_kimg", "xflip", "loss", "loss_kwargs",
-            "g_kwargs", "d_kwargs")
-    return trainer.taken, {"load_seconds": round(load_seconds, 1), **{k: cfg.to_dict()[k] for k in keys}}
+    return trainer.taken, {"load_seconds": round(load_seconds, 1), **{k: cfg.to_dict()[k] for k in CONFIG_KEYS}}
 
 
 def measure(fake: SampleSet, real: SampleSet, args: argparse.Namespace) -> dict[str, float]:
     """Inception FID and KID of ``fake`` against ``real`` (the real features are computed once and kept)."""
-    ctx = EvalContext(fake, real, extractor="inception-v3", device="cpu", batch_size=args.eval_batch, seed=args.seed)
+    ctx = EvalContext(fake, real, extractor="inception-v3", device="cpu", batch_size=args.eval_batch, seed=args.seed,
+                      feature_cache=FeatureCache())  # the reals' features are computed once per machine
     t0 = time.perf_counter()
     results = {r.metric: r.values for r in run_metrics(["fid", "kid"], ctx)}
     out = {"fid": results["fid"]["fid"], **{k: v for k, v in results["kid"].items()}}
@@ -154,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="Override one training option, e.g. --set batch=64 (repeatable).")
     ap.add_argument("--fakes", action="append", default=[], metavar="NAME=DIR",
                     help="Score a folder of generated images (a peer's) instead of training (repeatable).")
+    ap.add_argument("--score-only", action="store_true",
+                    help="Score the snapshots already in --outdir (a run stopped after training) instead of training.")
     args = ap.parse_args(argv)
     try:
         args.snapshots = sorted(float(m) for m in args.snapshots.split(","))
@@ -164,7 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         outdir = Path(args.outdir or tmp)
-        return score_folders(args) if args.fakes else train_and_score(args, outdir)
+        if args.fakes:
+            return score_folders(args)
+        if args.score_only:
+            if args.outdir is None:
+                ap.error("--score-only needs the --outdir of the run that wrote the snapshots")
+            return score(args, *stored_snapshots(outdir))
+        return score(args, *train(args, outdir))
 
 
 def _reals(args: argparse.Namespace) -> SampleSet:
@@ -178,8 +192,22 @@ def _common(args: argparse.Namespace, real: SampleSet) -> dict[str, Any]:
             "torch": torch.__version__, "machine": platform.machine(), "processor": platform.processor()}
 
 
-def train_and_score(args: argparse.Namespace, outdir: Path) -> int:
-    taken, config = train(args, outdir)
+def stored_snapshots(outdir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The snapshots a run left in ``outdir`` (each one's record is in its config.json), earliest first, and the
+    training options."""
+    records, config = [], {}
+    for path in sorted(outdir.glob("snapshot-*min"), key=lambda p: float(p.name[len("snapshot-"):-len("min")])):
+        meta = json.loads((path / "config.json").read_text())
+        record = {k: meta[k] for k in ("minutes", "train_seconds", "kimg", "img_per_s")}
+        records.append(record | {"checkpoint": str(path)})
+        config = {k: meta["train"][k] for k in CONFIG_KEYS}
+    if not records:
+        raise SystemExit(f"{outdir}: no snapshot-*min folders to score")
+    return records, config
+
+
+def score(args: argparse.Namespace, taken: list[dict[str, Any]], config: dict[str, Any]) -> int:
+    """FID and KID of every snapshot in ``taken``; one JSON line each."""
     torch.set_num_threads(args.eval_threads or args.threads)
     real = _reals(args)
     for snap in taken:

@@ -39,7 +39,7 @@ def sample(
     nrow: int | None,
     device: str,
 ) -> None:
-    """Generate images from a run, checkpoint, or a packaged model (`digits`).
+    """Generate images from a run, checkpoint, or a packaged model (`digits`, `faces`).
 
     \b
     Examples:

@@ -42,6 +42,7 @@ def studio() -> None:
     \b
     Examples:
       ganforge studio digits                              # the packaged digits generator
+      ganforge studio faces --real photos/                # the packaged faces: "Which face is real?"
       ganforge studio runs/00005-dcgan-faces --real photos/  # "Which one is real?" against a folder of photos
       ganforge studio runs/00003-stylegan-ffhq runs/00004-unit-mnist2usps det/ --port 7861
       ganforge studio report runs/00003-stylegan-ffhq/studio-votes.sqlite

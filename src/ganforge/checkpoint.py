@@ -24,7 +24,7 @@ from torch import nn
 
 FORMAT = "ganforge-checkpoint"
 VERSION = 1
-PACKAGED = {"digits": "pretrained/digits"}
+PACKAGED = {"digits": "pretrained/digits", "faces": "pretrained/faces"}
 
 
 class CheckpointError(ValueError):

@@ -134,10 +134,10 @@ def train(args: argparse.Namespace, outdir: Path) -> tuple[list[dict[str, Any]],
     return trainer.taken, {"load_seconds": round(load_seconds, 1), **{k: cfg.to_dict()[k] for k in CONFIG_KEYS}}
 
 
-def measure(fake: SampleSet, real: SampleSet, args: argparse.Namespace) -> dict[str, float]:
+def measure(fake: SampleSet, real: SampleSet, args: argparse.Namespace, cache: FeatureCache) -> dict[str, float]:
     """Inception FID and KID of ``fake`` against ``real`` (the real features are computed once and kept)."""
     ctx = EvalContext(fake, real, extractor="inception-v3", device="cpu", batch_size=args.eval_batch, seed=args.seed,
-                      feature_cache=FeatureCache())  # the reals' features are computed once per machine
+                      feature_cache=cache)  # the reals' features are computed once per machine
     t0 = time.perf_counter()
     results = {r.metric: r.values for r in run_metrics(["fid", "kid"], ctx)}
     out = {"fid": results["fid"]["fid"], **{k: v for k, v in results["kid"].items()}}
@@ -209,19 +209,19 @@ def stored_snapshots(outdir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]
 def score(args: argparse.Namespace, taken: list[dict[str, Any]], config: dict[str, Any]) -> int:
     """FID and KID of every snapshot in ``taken``; one JSON line each."""
     torch.set_num_threads(args.eval_threads or args.threads)
-    real = _reals(args)
+    real, cache = _reals(args), FeatureCache()
     for snap in taken:
         G, _ = load_generator(snap["checkpoint"])
         fake = SampleSet.from_generator(G, args.n_fake, seed=10_000 + args.seed, description=snap["checkpoint"])
         line = {"bench": BENCH, "measured": True, "system": "ganforge", **snap, "n_fake": args.n_fake,
-                **measure(fake, real, args), **_common(args, real), "config": config}
+                **measure(fake, real, args, cache), **_common(args, real), "config": config}
         print(json.dumps(line), flush=True)
     return 0
 
 
 def score_folders(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.eval_threads or args.threads)
-    real = _reals(args)
+    real, cache = _reals(args), FeatureCache()
     for item in args.fakes:
         name, sep, folder = item.partition("=")
         if not sep:
@@ -229,7 +229,7 @@ def score_folders(args: argparse.Namespace) -> int:
         ds = load_dataset(folder, resolution=RESOLUTION, channels=3, resize="center-crop")
         fake = SampleSet.from_dataset(ds, min(args.n_fake, len(ds)), seed=args.seed)
         line = {"bench": BENCH, "measured": True, "system": name, "fakes": folder, "n_fake": fake.count,
-                **measure(fake, real, args), **_common(args, real)}
+                **measure(fake, real, args, cache), **_common(args, real)}
         print(json.dumps(line), flush=True)
     return 0
 

@@ -7,17 +7,12 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from ganforge.checkpoint import PACKAGED, resolve_checkpoint
-from ganforge.cli.main import cli
+from tests.cli.test_cli import run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
 def test_faces_is_packaged_and_small():
@@ -33,7 +28,7 @@ def test_faces_is_packaged_and_small():
 def test_sample_faces_is_deterministic(tmp_path):
     outs = []
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
-        res = run("sample", "faces", "--n", "4", "--seed", seed, "--out", tmp_path / f"{name}.png")
+        res = run("sample", "faces", "--n", "4", "--seed", str(seed), "--out", str(tmp_path / f"{name}.png"))
         assert res.exit_code == 0, res.output
         outs.append(np.asarray(Image.open(tmp_path / f"{name}.png")))
     assert outs[0].shape[2] == 3 and outs[0].shape[0] >= 64
@@ -46,7 +41,7 @@ def test_interpolate_faces(tmp_path):
     import imageio.v2 as iio
 
     out = tmp_path / "walk.gif"
-    res = run("interpolate", "faces", "--seeds", "0,1", "--frames", "2", "--scale", "1", "--out", out)
+    res = run("interpolate", "faces", "--seeds", "0,1", "--frames", "2", "--scale", "1", "--out", str(out))
     assert res.exit_code == 0, res.output
     frames = np.stack(iio.mimread(out))
     assert frames.shape[:3] == (3, 64, 64)

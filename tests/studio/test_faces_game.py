@@ -3,19 +3,11 @@ studio faces --real DIR``)."""
 
 from __future__ import annotations
 
-import base64
-import io
-
 import numpy as np
 import pytest
 from PIL import Image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _picture(url: str) -> np.ndarray:
-    with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as im:
-        return np.asarray(im)
 
 
 def test_face_game_against_a_folder_of_photos(tmp_path):
@@ -26,6 +18,7 @@ def test_face_game_against_a_folder_of_photos(tmp_path):
     from ganforge.studio.catalog import ModelSet
     from ganforge.studio.reals import folder_source
     from ganforge.studio.votes import VoteStore
+    from tests.studio.test_app import picture
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -35,5 +28,5 @@ def test_face_game_against_a_folder_of_photos(tmp_path):
     models = ModelSet.load(["faces"], real=folder_source(photos))
     client = TestClient(create_app(models, VoteStore(f"sqlite:///{tmp_path / 'v.sqlite'}")), base_url="http://127.0.0.1")
     d = client.post("/api/models/faces/round", json={}).json()
-    left, right = _picture(d["left"]), _picture(d["right"])
+    left, right = picture(d["left"]), picture(d["right"])
     assert left.shape == right.shape == (64, 64, 3)

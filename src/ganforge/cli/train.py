@@ -117,9 +117,9 @@ def _model_choices() -> list[str]:
 @click.option("--batch", type=click.IntRange(1), help="Global batch size. [default: 32]")
 @click.option("--batch-gpu", type=click.IntRange(1), help="Per-device micro-batch (gradient accumulation).")
 @click.option("--lr-g", type=click.FloatRange(0, min_open=True), help="Generator learning rate. [default: 2e-4]")
+@click.option("--lr-d", type=click.FloatRange(0, min_open=True), help="Discriminator learning rate. [default: 2e-4]")
 @click.option("--lr-rampdown", type=click.FloatRange(0, 1), metavar="FRACTION",
               help="Ramp both learning rates down to 0 (half cosine) over this final fraction of --kimg. [0: off]")
-@click.option("--lr-d", type=click.FloatRange(0, min_open=True), help="Discriminator learning rate. [default: 2e-4]")
 @click.option("--betas", type=(float, float), help="Adam betas. [default: 0.5 0.999]")
 @click.option("--ema-kimg", type=click.FloatRange(0), help="Half-life of the G EMA in kimg (0 = off).")
 @click.option("--kimg", type=click.FloatRange(0, min_open=True), help="Training length in thousands of images.")

@@ -1,9 +1,9 @@
 """Learning-rate ramp-down: both learning rates fall to zero along a half cosine over the last part of training.
 
 A GAN's samples keep jittering at a fixed learning rate because G and D chase each other; letting the step size go
-to zero at the end settles G (the "learning rate ramp-down" of Karras et al. 2018, ProGAN, and of their toy and
-image experiments). ``TrainConfig.lr_rampdown`` is the fraction of ``kimg`` it spans (0: off, 1: all of training).
-The factor depends only on the images shown, so a resumed run continues on the same curve.
+to zero at the end settles G. The curve is the cosine annealing of SGDR (Loshchilov & Hutter 2017) without restarts,
+applied to the final part of training only. ``TrainConfig.lr_rampdown`` is the fraction of ``kimg`` it spans (0: off,
+1: all of training). The factor depends only on the images shown, so a resumed run continues on the same curve.
 """
 
 from __future__ import annotations

@@ -88,6 +88,17 @@ def test_batch_size_changes_features_only_at_float32_rounding(extractor, digits,
     assert torch.allclose(one_by_one, digit_features.pool[:3], rtol=1e-5, atol=1e-5)
 
 
+def test_features_do_not_depend_on_the_thread_count(extractor, digits, digit_features):
+    """On the CPU a batch runs as one chunk per thread (ganforge.metrics.split_threads); 1 or 3 threads agree."""
+    before = torch.get_num_threads()
+    try:
+        for n in (1, 3):
+            torch.set_num_threads(n)
+            assert torch.allclose(extractor(digits).pool, digit_features.pool, rtol=1e-5, atol=1e-5), n
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_metrics_on_a_few_dozen_images(extractor, digits, digit_features):
     noise = torch.randint(0, 256, (8, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
 

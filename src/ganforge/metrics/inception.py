@@ -36,6 +36,7 @@ from ganforge.metrics.base import register_extractor
 from ganforge.metrics.features import FeatureExtractor, Features
 from ganforge.metrics.inception_net import FIDInceptionV3, fold_for_inference
 from ganforge.metrics.resize import resize_bilinear_tf1
+from ganforge.metrics.split_threads import cpu_workers, map_chunks
 
 INCEPTION_SIZE = 299
 PTH_FILE = RemoteFile(
@@ -186,6 +187,11 @@ class InceptionExtractor(FeatureExtractor):
 
     @torch.no_grad()
     def extract(self, images: torch.Tensor) -> Features:
+        """On the CPU the batch runs as one chunk per intra-op thread (:mod:`ganforge.metrics.split_threads`)."""
+        parts = map_chunks(self._forward, images, cpu_workers(self.device, len(images)))
+        return Features.concat(parts)
+
+    def _forward(self, images: torch.Tensor) -> Features:
         pool, logits = self.net(self.preprocess(images))
         return Features(pool.double().cpu(), None if logits is None else logits.double().cpu())
 

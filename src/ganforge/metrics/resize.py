@@ -31,9 +31,9 @@ def resize_bilinear_tf1(images: torch.Tensor, size: tuple[int, int]) -> torch.Te
         raise ValueError(f"output size must be positive, got {size}")
     y_lo, y_hi, dy = _taps(images.shape[2], out_h, images.device)
     x_lo, x_hi, dx = _taps(images.shape[3], out_w, images.device)
-    top, bottom = images.index_select(2, y_lo), images.index_select(2, y_hi)  # [N, C, out_h, W]
-    dx = dx.view(1, 1, 1, out_w)
-    t_lo, b_lo = top.index_select(3, x_lo), bottom.index_select(3, x_lo)  # [N, C, out_h, out_w]
-    row_top = t_lo + (top.index_select(3, x_hi) - t_lo) * dx
-    row_bottom = b_lo + (bottom.index_select(3, x_hi) - b_lo) * dx
-    return row_top + (row_bottom - row_top) * dy.view(1, 1, out_h, 1)
+    # Interpolate along x on the input rows, then gather the rows: the very float operations TF1 performs per output
+    # pixel (so still bit-identical), on H input rows instead of out_h gathered ones (~7x faster from 64 to 299 px).
+    left = images[..., x_lo]  # [N, C, H, out_w]
+    rows = left + (images[..., x_hi] - left) * dx.view(1, 1, 1, out_w)
+    top, bottom = rows[:, :, y_lo], rows[:, :, y_hi]  # [N, C, out_h, out_w]
+    return top + (bottom - top) * dy.view(1, 1, out_h, 1)

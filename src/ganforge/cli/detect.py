@@ -110,7 +110,8 @@ def train_cmd(real: str | None, fakes: tuple[str, ...], out: str | None, steps: 
     \b
     Each source is split into train / calibration / test (70/15/15). One threshold rule: in each combination
     of processing the detector recognises (JPEG, resizing), the threshold sits where 1 % of the calibration
-    reals score above it, or lower where the calibration fakes overlap those reals, down to 3 % of them. The
+    reals (processed that way, not blurred) score above it, or lower where the calibration fakes overlap those
+    reals, down to 3 % of them (real_fpr, max_real_fpr in --config). The
     temperature is fitted on the calibration split; test-split AUC, AP, accuracy and ECE are printed and saved.
     \b
     Examples:

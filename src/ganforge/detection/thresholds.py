@@ -11,6 +11,11 @@ is placed on the calibration split, from the reals and the fakes processed that 
    errors on a balanced set, but never so low that more than ``max_real_fpr`` (3 %) of the cell's reals lie above
    it. Where reals and fakes are apart the 1 % threshold is the lower one and stays.
 
+The calibration images are processed the way pictures are on their way (JPEG, resizing), never with the
+training's blur (``ganforge.detection.train.place_thresholds``): heavily blurred reals score far above any real
+picture as it reaches people, and their top 1 % set thresholds no unblurred fake reached (BENCHMARKS.md, the
+face detector of 2026-12-01: 4 % of a held-out family's fakes caught, against 0 % of its reals).
+
 A cell with fewer than ``min_count`` reals takes the 1 % quantile of all reals; rule 2 needs ``min_count`` fakes in
 the cell too. Cells that differ only in a JPEG applied before a resize share the larger threshold: after a resize
 the lattice the head reads JPEG from is gone, so it cannot tell them apart. BENCHMARKS.md runs H, M and N measure

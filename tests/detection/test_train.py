@@ -10,15 +10,13 @@ import pytest
 import torch
 
 from ganforge.checkpoint import CheckpointError, save_checkpoint
-from ganforge.detection import train as train_module
 from ganforge.detection.data import Augment, ImageSet, load_source, read_images
 from ganforge.detection.predict import load_detector, save_detector, score_arrays
+from ganforge.detection.thresholds import scores_and_cells
 from ganforge.detection.train import (
     DetectorTrainConfig,
     fewest_errors_threshold,
-    place_thresholds,
     set_cell_thresholds,
-    split,
     split_indices,
     train_detector,
 )
@@ -230,18 +228,17 @@ def test_training_places_one_threshold_per_processing_cell(trained):
 def test_thresholds_are_placed_on_processed_not_blurred_calibration_images(trained, monkeypatch):
     """The training blur is a robustness aid; the heavily blurred reals it makes would set the thresholds (their top
     1 % score far above any picture as it reaches people), so thresholds see JPEG and resizing only."""
-    net, _, real, fake = trained
-    cfg = DetectorTrainConfig(crop=28, steps=1, model=TINY_MODEL, augment={"blur_prob": 0.5})
-    data = split(real, [fake], cfg, np.random.default_rng(0))
+    net, _, real, _ = trained
     seen: list[Augment] = []
-    original = train_module.scores_and_cells
+    original = Augment.apply
 
-    def spy(net, images, augment, rng):
-        seen.append(augment)
-        return original(net, images, augment, rng)
+    def spy(self, arr, crop, rng, force=None):
+        seen.append(self)
+        return original(self, arr, crop, rng, force)
 
-    monkeypatch.setattr(train_module, "scores_and_cells", spy)
-    augment = Augment(**cfg.augment)
-    place_thresholds(net, data, augment, cfg, np.random.default_rng(1))
-    assert [a.blur_prob for a in seen] == [0.0, 0.0]  # reals, then fakes
-    assert all(a.jpeg_prob == augment.jpeg_prob and a.resize_scale == augment.resize_scale for a in seen)
+    monkeypatch.setattr(Augment, "apply", spy)
+    augment = Augment(blur_prob=1.0, jpeg_prob=0.5, resize_prob=0.5)
+    scores, cells = scores_and_cells(net, real.images[:4], augment, np.random.default_rng(1))
+    assert len(scores) == len(cells) == 4 * (1 + 2 ** len(net.proc_steps))
+    assert seen and all(a.blur_prob == 0.0 for a in seen)
+    assert all((a.jpeg_prob, a.resize_prob, a.resize_scale) == (0.5, 0.5, augment.resize_scale) for a in seen)

@@ -12,7 +12,7 @@ is placed on the calibration split, from the reals and the fakes processed that 
    it. Where reals and fakes are apart the 1 % threshold is the lower one and stays.
 
 The calibration images are processed the way pictures are on their way (JPEG, resizing), never with the
-training's blur (``ganforge.detection.train.place_thresholds``): heavily blurred reals score far above any real
+training's blur (:func:`scores_and_cells`): heavily blurred reals score far above any real
 picture as it reaches people, and their top 1 % set thresholds no unblurred fake reached (BENCHMARKS.md, the
 face detector of 2026-12-01: 4 % of a held-out family's fakes caught, against 0 % of its reals).
 
@@ -24,6 +24,8 @@ against 22; run N: 32 of 32) and against lower bounds (5 %, none).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -98,7 +100,9 @@ def set_cell_thresholds(net: Detector, real: np.ndarray, real_cells: np.ndarray,
 def scores_and_cells(net: Detector, images: list[np.ndarray], augment: Augment,
                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Scores before any threshold, and cells, of ``images`` as stored (cell 0) and once per processing cell (each
-    combination of ``net``'s steps forced on or off, the strengths drawn by ``augment``)."""
+    combination of ``net``'s steps forced on or off, the strengths drawn by ``augment``, never its blur: see the
+    module docstring)."""
+    augment = replace(augment, blur_prob=0.0)
     patches = list(images)  # as stored: scored on their regions
     cells = [0] * len(images)
     for c in range(2 ** len(net.proc_steps)):

@@ -20,7 +20,6 @@ spectrum standardisation; Guo et al. 2017 for calibration):
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,10 +184,9 @@ def place_thresholds(net: Detector, data: Sources, augment: Augment, cfg: Detect
                      rng: np.random.Generator) -> tuple[dict[str, float], dict[str, float | None]]:
     """Stage 4: every cell's threshold by the one rule; returns the thresholds and what each costs in calibration
     reals."""
-    seen = dataclasses.replace(augment, blur_prob=0.0)  # see ganforge.detection.thresholds: no training-only blur
-    real, real_cells = scores_and_cells(net, data.role(0, "calib"), seen, rng)
+    real, real_cells = scores_and_cells(net, data.role(0, "calib"), augment, rng)
     calib_fakes = [im for k in range(1, len(data.images)) for im in data.role(k, "calib")]
-    fake, fake_cells = scores_and_cells(net, calib_fakes, seen, rng)
+    fake, fake_cells = scores_and_cells(net, calib_fakes, augment, rng)
     thresholds = set_cell_thresholds(net, real, real_cells, fake, fake_cells, cfg.real_fpr, cfg.max_real_fpr)
     return thresholds, cell_real_fpr(thresholds, real, real_cells)
 

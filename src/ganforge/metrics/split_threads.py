@@ -24,7 +24,7 @@ def cpu_workers(device: torch.device, batch: int) -> int:
     chunk per image), 1 elsewhere (a GPU parallelises a batch by itself)."""
     if device.type != "cpu" or batch < 2:
         return 1
-    return max(1, min(torch.get_num_threads(), batch))
+    return min(torch.get_num_threads(), batch)
 
 
 def map_chunks(fn: Callable[[torch.Tensor], T], x: torch.Tensor, workers: int) -> list[T]:

@@ -12,6 +12,9 @@ Setup (all on the CPU, everything at 32x32 grey):
   calibrated on its held-out split, then tested on MNIST-test reals vs fakes of the held-out family (unseen seeds),
   clean and after a 0.5x resize + JPEG q=75. Reported: AUC, AP, accuracy at 0.5 (calibrated and raw), the best
   accuracy any threshold reaches (what the ranking allows), ECE (calibrated and raw).
+- peers (``--peer NAME=DIR``): fakes of generators written elsewhere (e.g. PyTorch-GAN's ``dcgan`` trained on the
+  same padded digits), never used to choose anything, scored by the detector trained on every ganforge family
+  (``held_out`` "peer NAME" in the output).
 - faces smoke check: ../shared/data/real_fake_faces (Test split only; mixed provenance, see SOURCES.md): a 3-channel
   detector trained on one stratified half and scored on the other, next to a "bigger image = fake" baseline that
   shows how much of that set is separable by image size alone.
@@ -170,7 +173,8 @@ def generalisation(args: argparse.Namespace, workdir: Path) -> None:
         emit({"stage": "fake-stats", "family": fam, "mean": float(np.mean(fakes_test[fam])),
               "std": float(np.std(fakes_test[fam])), "real_test_mean": float(np.mean(real_test)),
               "real_test_std": float(np.std(real_test))})
-    held_outs = families if len(families) > 1 else []
+    peers = {name: read_images(folder, max_images=args.n_test).images for name, folder in parse_peers(args.peer)}
+    held_outs = families if len(families) > 1 and not args.no_family_holdout else []
     for held in held_outs + ["none"]:
         train_fams = [f for f in families if f != held]
         cfg = DetectorTrainConfig(crop=32, steps=args.steps, batch=args.batch, seed=args.seed,
@@ -184,12 +188,23 @@ def generalisation(args: argparse.Namespace, workdir: Path) -> None:
               "steps": args.steps, "batch": args.batch, "calibration": report["calibration"],
               "thresholds": report["processing_thresholds"], "calibration_real_fpr": report["processing_real_fpr"],
               "in_distribution_test": report["test"]})
-        targets = [held] if held != "none" else families
-        for fam in targets:
+        targets = {held: fakes_test[held]} if held != "none" else {**fakes_test, **peers}
+        for fam, fake in targets.items():
             for perturb in (None, PERTURBED):
-                emit({"stage": "generalisation", "held_out": held, "trained_on": train_fams, "tested_on": fam,
-                      "condition": perturb.name if perturb else "clean",
-                      **evaluate(net, real_test, fakes_test[fam], perturb)})
+                emit({"stage": "generalisation", "held_out": held if fam not in peers else f"peer {fam}",
+                      "trained_on": train_fams, "tested_on": fam, "condition": perturb.name if perturb else "clean",
+                      **evaluate(net, real_test, fake, perturb)})
+
+
+def parse_peers(specs: list[str]) -> list[tuple[str, Path]]:
+    """``NAME=DIR`` pairs of ``--peer``; a missing folder stops the run before any training."""
+    out = []
+    for spec in specs:
+        name, sep, folder = spec.partition("=")
+        if not sep or not name or not Path(folder).is_dir():
+            raise SystemExit(f"--peer expects NAME=DIR with an existing folder of fakes, got {spec!r}")
+        out.append((name, Path(folder)))
+    return out
 
 
 def faces(args: argparse.Namespace) -> None:
@@ -234,6 +249,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-faces", action="store_true")
+    ap.add_argument("--peer", action="append", default=[], metavar="NAME=DIR",
+                    help="Fakes of a generator from another codebase (32x32 grey images, as the padded digits), "
+                    "scored by the detector that saw every ganforge family; repeatable.")
+    ap.add_argument("--no-family-holdout", action="store_true",
+                    help="Train only the detector that sees every family (for --peer), not one per held-out family.")
     ap.add_argument("--simulate", default="transposed,nearest,bilinear,pixelshuffle",
                     help="Also train on simulated fakes (reals re-synthesised by auto-encoders with these upsamplers: "
                     "transposed,nearest,bilinear,pixelshuffle; AutoGAN, Zhang et al. 2019); '' for none.")

@@ -1,5 +1,6 @@
-"""The mode-coverage options of the MLP and DCGAN discriminators: PacGAN packing and minibatch standard deviation
-(shapes, what D sees, determinism, save/load round trip, loud validation)."""
+"""The mode-coverage options of the MLP and DCGAN discriminators (PacGAN packing, minibatch standard deviation) and of
+the MLP generator (a categorical part of the latent): shapes, what the network sees, determinism, save/load round
+trip, loud validation."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 
 from ganforge.checkpoint import load_networks, save_checkpoint
 from ganforge.models.dcgan import DCGANDiscriminator
-from ganforge.models.gan import MLPDiscriminator, MLPGenerator, pack_rows
+from ganforge.models.gan import CategoricalLatent, MLPDiscriminator, MLPGenerator, pack_rows
 
 
 def _points(n: int = 8, seed: int = 0) -> torch.Tensor:
@@ -109,3 +110,41 @@ def test_linear_generator_reaches_beyond_the_unit_square():
         G.net[-1].bias.fill_(3.0)
         x = G(torch.randn(2, 4))
     assert x.shape == (2, 2, 1, 1) and torch.equal(x, torch.full_like(x, 3.0))  # no tanh: points of radius 2+
+
+
+def test_categorical_latent_cuts_the_first_coordinate_into_equal_slices():
+    torch.manual_seed(0)
+    cat = CategoricalLatent(4, 3)
+    z = torch.tensor([[-9.0, 0.5], [-0.1, 0.5], [0.1, 0.5], [9.0, -2.0]])  # slices: < -0.674, < 0, < 0.674, the rest
+    out = cat(z)
+    assert out.shape == (4, 3 + 1)
+    w = cat.embed.weight
+    assert torch.equal(out[:, :3], w[[0, 1, 2, 3]]) and torch.equal(out[:, 3], z[:, 1])  # the rest stays continuous
+    # equally likely categories: the share of a large Gaussian sample in each slice is 1/4
+    idx = (cat(torch.randn(40_000, 2))[:, :3, None] == w.T[None]).all(1).float().argmax(1)
+    assert torch.allclose(torch.bincount(idx, minlength=4) / 40_000.0, torch.full((4,), 0.25), atol=0.01)
+
+
+def test_categorical_generator_is_piecewise_in_the_first_coordinate_and_survives_a_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    G = MLPGenerator(z_dim=3, resolution=1, channels=2, hidden=16, layers=2, out_activation="linear",
+                     latent_categories=8).eval()
+    z = torch.randn(6, 3, generator=torch.Generator().manual_seed(1))
+    nudged = z.clone()
+    nudged[:, 0] += 1e-4  # almost surely inside the same slice: the same point
+    other = z.clone()
+    other[:, 1] += 0.5  # a continuous coordinate moves the point
+    out = G(z)
+    assert out.shape == (6, 2, 1, 1) and torch.equal(G(nudged), out) and not torch.allclose(G(other), out)
+    G(z).sum().backward()
+    assert G.categories.embed.weight.grad.abs().sum() > 0  # the embeddings train with the network
+    save_checkpoint(tmp_path / "ck", {"G": G}, {"family": "test"})
+    loaded = load_networks(tmp_path / "ck", ["G"])["G"]
+    assert loaded.config["latent_categories"] == 8 and torch.equal(loaded(z), out)
+
+
+@pytest.mark.parametrize("bad", [{"latent_categories": 1}, {"latent_categories": -2},
+                                 {"latent_categories": 4, "z_dim": 1}])
+def test_bad_latent_categories_raise(bad):
+    with pytest.raises(ValueError, match="latent_categories"):
+        MLPGenerator(**({"z_dim": 3, "resolution": 1, "channels": 2} | bad))

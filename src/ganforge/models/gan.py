@@ -32,12 +32,19 @@ class MLPGenerator(Network):
         hidden: int = 512,
         layers: int = 3,
         out_activation: str = "tanh",
+        latent_categories: int = 0,
+        category_dim: int = 16,
     ) -> None:
         super().__init__()
         if out_activation not in ("tanh", "linear"):
             raise ValueError(f"out_activation must be 'tanh' or 'linear', got {out_activation!r}")
+        if latent_categories < 0 or latent_categories == 1 or (latent_categories and z_dim < 2):
+            raise ValueError(f"latent_categories must be 0 (off) or >= 2 with z_dim >= 2, got {latent_categories} "
+                             f"with z_dim {z_dim}")
         self.z_dim, self.c_dim, self.resolution, self.channels = z_dim, c_dim, resolution, channels
-        dims = [z_dim + c_dim] + [hidden] * layers
+        self.categories = CategoricalLatent(latent_categories, category_dim) if latent_categories else None
+        in_dim = z_dim + c_dim + (category_dim - 1 if latent_categories else 0)
+        dims = [in_dim] + [hidden] * layers
         blocks: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
             blocks += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
@@ -48,8 +55,31 @@ class MLPGenerator(Network):
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         c = check_conditioning(c, self.c_dim, z.shape[0])
-        h = z if c is None else torch.cat([z, c], dim=1)  # [N, z_dim + c_dim]
+        h = z if self.categories is None else self.categories(z)  # [N, z_dim] or [N, z_dim - 1 + category_dim]
+        h = h if c is None else torch.cat([h, c], dim=1)
         return self.net(h).view(-1, self.channels, self.resolution, self.resolution)
+
+
+class CategoricalLatent(nn.Module):
+    """A discrete part of the latent read from a Gaussian one: ``z [N, Z] -> [N, E + Z - 1]``.
+
+    ``z[:, 0]`` picks one of ``k`` equally likely learned embeddings (its normal CDF cut into ``k`` equal slices), which
+    replace it; the other coordinates stay continuous. A continuous generator of a connected latent must put mass on
+    the paths between separated modes (Khayatkhoei et al., "Disconnected Manifold Learning for GANs", NeurIPS 2018);
+    with a discrete part it can send whole slices to different modes. The latent stays a standard Gaussian, so
+    seeds, sampling and interpolation work unchanged (the category switches where ``z[:, 0]`` crosses a slice edge).
+    """
+
+    def __init__(self, k: int, dim: int) -> None:
+        super().__init__()
+        self.k = k
+        self.embed = nn.Embedding(k, dim)
+        nn.init.normal_(self.embed.weight)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        u = 0.5 * (1 + torch.erf(z[:, 0] / 2**0.5))  # [N] uniform in (0, 1)
+        idx = (u * self.k).long().clamp_(0, self.k - 1)
+        return torch.cat([self.embed(idx), z[:, 1:]], dim=1)
 
 
 @register_network("gan-d")

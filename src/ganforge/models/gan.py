@@ -7,7 +7,8 @@ Samples are shaped as images ``[N, C, H, W]`` so 2-D toy points are ``[N, 2, 1, 
 Two mode-coverage options of D (off by default): ``pack = m`` (PacGAN, Lin et al., NeurIPS 2018) makes D judge m
 samples at once, concatenated, so its input is m times wider and it returns one logit per pack; ``mbstd_group``
 (ProGAN, Karras et al., ICLR 2018, sec. 3) appends the standard deviation of the last hidden features over groups of
-that many samples, so D can see a batch without variety.
+that many samples, so D can see a batch without variety. One option of G (off by default): ``latent_categories``, a
+discrete part of the latent, so separated modes need not be joined by a sheet of samples between them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from ganforge.models.layers import MinibatchStddev
 
 @register_network("gan-g")
 class MLPGenerator(Network):
-    """Fully connected generator: ``z [N, z_dim] (+ c [N, c_dim]) -> x [N, C, R, R]`` in [-1, 1] (tanh)."""
+    """Fully connected generator: ``z [N, z_dim] (+ c [N, c_dim]) -> x [N, C, R, R]`` in [-1, 1] (tanh).
+
+    Args:
+        hidden, layers: width and number of hidden layers (LeakyReLU 0.2).
+        out_activation: ``tanh`` for images in [-1, 1], ``linear`` for points anywhere (the toy sets).
+        latent_categories: 0, or ``k >= 2``: ``z[:, 0]`` picks one of ``k`` learned embeddings of ``category_dim``
+            values (:class:`CategoricalLatent`), for data whose modes lie apart (the ``points`` preset uses 64).
+    """
 
     def __init__(
         self,

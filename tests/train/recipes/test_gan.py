@@ -54,7 +54,7 @@ def test_paper_preset_has_none_of_the_fixes():
     assert paper.loss_kwargs == {} and paper.ema_kimg == 0 and "pack" not in paper.d_kwargs
     assert "mbstd_group" not in paper.d_kwargs and paper.loss == "non-saturating"
     assert paper.lr_rampdown == 0 and paper.z_dim == 16 and points.z_dim == 3  # the small latent is one of the fixes
-    assert "latent_categories" not in paper.g_kwargs and points.g_kwargs["latent_categories"] == 64  # and its slices
+    assert "latent_categories" not in paper.g_kwargs and points.g_kwargs["latent_categories"] == 1024  # and its slices
     # the same networks and number of steps as the tuned recipe: the comparison is about the fixes
     assert paper.g_kwargs == {k: v for k, v in points.g_kwargs.items() if k != "latent_categories"}
     assert paper.d_kwargs == points.d_kwargs

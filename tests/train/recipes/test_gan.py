@@ -104,6 +104,7 @@ OPTIONS = {
     "mbstd": {"d_kwargs": {"mbstd_group": 4}},
     "r1": {"loss_kwargs": {"r1_gamma": 1.0}},
     "ttur": {"lr_g": 1e-4, "lr_d": 4e-4},
+    "categories": {"g_kwargs": {"latent_categories": 8}},
 }
 
 
@@ -119,6 +120,8 @@ def test_each_option_trains_deterministically_and_resumes_exactly(tmp_path, opti
     D = trainer.nets["D"]
     if option == "pack":
         assert D.net[0].in_features == 2 * 2 and D(torch.zeros(16, 2, 1, 1)).shape == (8,)
+    if option == "categories":
+        assert trainer.nets["G"].categories.k == 8 and trainer.cfg.z_dim == 3
     if option == "ttur":
         assert [trainer.opts[k].param_groups[0]["lr"] for k in ("G", "D")] == [1e-4, 4e-4]
     first = trainer.run()

@@ -144,6 +144,7 @@ def generalisation(args: argparse.Namespace, workdir: Path) -> None:
     unknown = sorted(set(families) - set(FAMILY_KWARGS))
     if unknown:
         raise SystemExit(f"unknown families {unknown}; expected some of {sorted(FAMILY_KWARGS)}")
+    peer_dirs = parse_peers(args.peer, families)
     data = padded_digits_npz(workdir / "digits32.npz")
     kimgs = parse_kimg(args.gen_kimg, families)
     gens = {}
@@ -173,7 +174,7 @@ def generalisation(args: argparse.Namespace, workdir: Path) -> None:
         emit({"stage": "fake-stats", "family": fam, "mean": float(np.mean(fakes_test[fam])),
               "std": float(np.std(fakes_test[fam])), "real_test_mean": float(np.mean(real_test)),
               "real_test_std": float(np.std(real_test))})
-    peers = {name: read_images(folder, max_images=args.n_test).images for name, folder in parse_peers(args.peer)}
+    peers = {name: read_images(folder, max_images=args.n_test).images for name, folder in peer_dirs}
     held_outs = families if len(families) > 1 and not args.no_family_holdout else []
     for held in held_outs + ["none"]:
         train_fams = [f for f in families if f != held]
@@ -196,13 +197,16 @@ def generalisation(args: argparse.Namespace, workdir: Path) -> None:
                       **evaluate(net, real_test, fake, perturb)})
 
 
-def parse_peers(specs: list[str]) -> list[tuple[str, Path]]:
-    """``NAME=DIR`` pairs of ``--peer``; a missing folder stops the run before any training."""
+def parse_peers(specs: list[str], families: list[str]) -> list[tuple[str, Path]]:
+    """``NAME=DIR`` pairs of ``--peer``, checked before any training: a missing folder, or a name that is one of
+    ``families`` (its fakes would replace the family's), stops the run."""
     out = []
     for spec in specs:
         name, sep, folder = spec.partition("=")
         if not sep or not name or not Path(folder).is_dir():
             raise SystemExit(f"--peer expects NAME=DIR with an existing folder of fakes, got {spec!r}")
+        if name in families:
+            raise SystemExit(f"--peer name {name!r} is a ganforge family; name the peer differently")
         out.append((name, Path(folder)))
     return out
 

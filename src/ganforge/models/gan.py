@@ -28,7 +28,7 @@ class MLPGenerator(Network):
         hidden, layers: width and number of hidden layers (LeakyReLU 0.2).
         out_activation: ``tanh`` for images in [-1, 1], ``linear`` for points anywhere (the toy sets).
         latent_categories: 0, or ``k >= 2``: ``z[:, 0]`` picks one of ``k`` learned embeddings of ``category_dim``
-            values (:class:`CategoricalLatent`), for data whose modes lie apart (the ``points`` preset uses 64).
+            values (:class:`CategoricalLatent`), for data whose modes lie apart (the ``points`` preset uses 1,024).
     """
 
     def __init__(

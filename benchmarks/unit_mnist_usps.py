@@ -16,6 +16,12 @@ Measures (one JSON line each):
 - ``unit``: after training, accuracy on translated USPS test digits against their USPS labels (content preservation,
   the direction the UNIT paper scores), digits-FID of the translated digits to the MNIST test split, digits-FID of
   translated MNIST digits (first 2,007) to the USPS test split, and the USPS cycle error (L1, [-1, 1] scale).
+  ``selection_usps_train_accuracy`` is the same accuracy on the 7,291 USPS *training* digits (translated without
+  their labels, which training never uses): settings are chosen on it, so the test figure stays held out.
+
+``--resolution 32`` trains on both domains resized to 32 px (as PyTorch-GAN's UNIT needs); scoring then resizes the
+28 px digits to 32 and the translations back to 28. ``--score-translations NPZ`` scores another system's
+translations of the same digits (the peer's, made in its own venv), so both are measured by one classifier.
 
 Digits-FID: Fréchet distance between Gaussians fitted to the classifier's pooled features (``ganforge.metrics.fid``).
 
@@ -23,6 +29,7 @@ Usage (wrap long runs in the shared CPU lock)::
 
     flock /tmp/ganforge-cpu.lock python benchmarks/unit_mnist_usps.py --minutes 12 --out runs/bench-unit
     python benchmarks/unit_mnist_usps.py --eval runs/bench-unit/run/checkpoints/t00300s   # score a timed snapshot
+    python benchmarks/unit_mnist_usps.py --score-translations peer.npz                    # score a peer's output
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from ganforge.data import GanDataset, load_dataset
@@ -99,14 +107,27 @@ def all_images(ds: GanDataset) -> torch.Tensor:
 @torch.no_grad()
 def evaluate(ext: DigitsExtractor, data: dict[str, GanDataset], b2a: Callable, a2b: Callable, batch: int = 250) -> dict:
     """Content preservation and digits-FIDs of a translator given as two functions on ``[N, 1, 28, 28]`` batches."""
-    usps, mnist = all_images(data["usps_test"]), all_images(data["mnist"])
-    usps2mnist = torch.cat([b2a(usps[i : i + batch]) for i in range(0, len(usps), batch)])
-    mnist2usps = torch.cat([a2b(mnist[i : i + batch]) for i in range(0, len(usps), batch)])[: len(usps)]
+    usps, usps_train = all_images(data["usps_test"]), all_images(data["usps_train"])
+    mnist = all_images(data["mnist"])[: len(usps)]
+
+    def run(f: Callable, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([f(x[i : i + batch]) for i in range(0, len(x), batch)])
+
+    return score_translations(ext, data, run(b2a, usps), run(b2a, usps_train), run(a2b, mnist))
+
+
+@torch.no_grad()
+def score_translations(ext: DigitsExtractor, data: dict[str, GanDataset], usps2mnist: torch.Tensor,
+                       train2mnist: torch.Tensor, mnist2usps: torch.Tensor) -> dict:
+    """Measures of translations ``[N, 1, 28, 28]`` in [-1, 1]: the USPS test digits to MNIST, the USPS training
+    digits to MNIST (``selection_*``: where settings are chosen; their labels are never used in training) and the
+    first 2,007 MNIST test digits to USPS."""
     f_t = features(ext, usps2mnist)
     return {
         "usps2mnist_accuracy": accuracy(f_t, data["usps_test"].labels),
-        "fid_usps2mnist_to_mnist": fid(f_t, features(ext, mnist)),
-        "fid_mnist2usps_to_usps": fid(features(ext, mnist2usps), features(ext, usps)),
+        "selection_usps_train_accuracy": accuracy(features(ext, train2mnist), data["usps_train"].labels),
+        "fid_usps2mnist_to_mnist": fid(f_t, features(ext, all_images(data["mnist"]))),
+        "fid_mnist2usps_to_usps": fid(features(ext, mnist2usps), features(ext, all_images(data["usps_test"]))),
     }
 
 
@@ -121,9 +142,10 @@ def train_ganforge(args: argparse.Namespace, run_dir: Path):
 
     cfg = TrainConfig(
         model="unit", data=str(args.mnist / "t10k-images-idx3-ubyte.gz"), domain_b=f"{args.usps}:train",
-        resolution=RES, resize="stretch", batch=args.batch, lr_g=args.lr, lr_d=args.lr, betas=(0.5, 0.999),
-        g_kwargs={"width": args.width, "n_res": args.n_res, "n_shared": 1},
-        d_kwargs={"width": args.width, "n_layers": args.d_layers, "num_scales": args.d_scales, "norm": args.d_norm},
+        resolution=args.resolution, resize="stretch", batch=args.batch, lr_g=args.lr, lr_d=args.lr, betas=(0.5, 0.999),
+        g_kwargs={"width": args.width, "n_res": args.n_res, "n_shared": 1, **json.loads(args.g_kwargs)},
+        d_kwargs={"width": args.d_width or args.width, "n_layers": args.d_layers, "num_scales": args.d_scales,
+                  "norm": args.d_norm},
         loss_kwargs=json.loads(args.loss_kwargs), xflip=args.xflip, seed=args.seed, device="cpu",
         threads=args.threads, outdir=str(run_dir.parent), kimg=1e6,
     )
@@ -155,9 +177,22 @@ def train_ganforge(args: argparse.Namespace, run_dir: Path):
     return trainer
 
 
+def at_resolution(G, direction: str) -> Callable:
+    """``G.translate`` on 28 px digits for a G trained at another size: inputs resized 28 -> R, outputs R -> 28."""
+    res = G.resolution
+    if res == RES:
+        return lambda x: G.translate(x, direction)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        y = G.translate(F.interpolate(x, size=res, mode="bilinear", antialias=True, align_corners=False), direction)
+        return F.interpolate(y, size=RES, mode="bilinear", antialias=True, align_corners=False).clamp(-1, 1)
+
+    return run
+
+
 def score(ext: DigitsExtractor, data: dict[str, GanDataset], G, record: dict, system: str = "ganforge") -> None:
     G = G.eval()
-    result = evaluate(ext, data, lambda x: G.translate(x, "b2a"), lambda x: G.translate(x, "a2b"))
+    result = evaluate(ext, data, at_resolution(G, "b2a"), at_resolution(G, "a2b"))
     emit({"measure": "unit", "system": system, **record, "g_params": sum(p.numel() for p in G.parameters()),
           **result, "cycle_l1_usps": cycle_error(G, all_images(data["usps_test"]), "b")})
 
@@ -169,12 +204,16 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=12.0, help="wall-clock training budget")
     ap.add_argument("--snapshot-every", type=float, default=60.0, help="seconds between timed checkpoints")
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--resolution", type=int, default=RES,
+                    help="training size: both domains resized to it; scoring resizes 28 -> R -> 28 (default 28)")
     ap.add_argument("--width", type=int, default=16, help="generator and discriminator base width")
+    ap.add_argument("--d-width", type=int, default=0, help="discriminator base width (default: --width)")
     ap.add_argument("--n-res", type=int, default=3, help="private residual blocks per encoder/generator (paper: 3)")
     ap.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (the authors' 1e-4)")
     ap.add_argument("--d-norm", default="none", choices=("none", "instance", "batch"), help="discriminator norm")
     ap.add_argument("--d-layers", type=int, default=3, help="stride-2 layers per discriminator scale")
     ap.add_argument("--d-scales", type=int, default=2, help="discriminator scales")
+    ap.add_argument("--g-kwargs", default="{}", help='more generator options as JSON, e.g. {"init": "gaussian"}')
     ap.add_argument("--loss-kwargs", default="{}", help='UNIT loss options as JSON, e.g. {"cycle_weight": 20}')
     ap.add_argument("--score-ema", action="store_true", help="also score the EMA generator (G_ema)")
     ap.add_argument("--xflip", action="store_true", help="random horizontal flips of both domains")
@@ -182,6 +221,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy shared CPU)")
     ap.add_argument("--out", type=Path, default=Path("runs/bench-unit-mnist-usps"))
     ap.add_argument("--eval", type=Path, metavar="CKPT", help="only score this checkpoint (e.g. a timed snapshot)")
+    ap.add_argument("--score-translations", type=Path, metavar="NPZ",
+                    help="only score another system's translations: an .npz of usps2mnist, train2mnist, mnist2usps "
+                         "arrays [N, 28, 28] in [-1, 1] (the USPS test digits, the USPS training digits, the first "
+                         "2,007 MNIST test digits, in the benchmark's order)")
     ap.add_argument("--classifier", type=Path, help="digits classifier checkpoint (default: the packaged one)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -189,6 +232,14 @@ def main() -> None:
 
     data = load_data(args.mnist, args.usps)
     ext = digits_classifier(args.out, args.classifier)
+    if args.score_translations is not None:
+        import numpy as np
+
+        arrays = np.load(args.score_translations)
+        t = {k: torch.from_numpy(arrays[k]).float()[:, None] for k in ("usps2mnist", "train2mnist", "mnist2usps")}
+        emit({"measure": "unit", "system": str(args.score_translations),
+              **score_translations(ext, data, t["usps2mnist"], t["train2mnist"], t["mnist2usps"])})
+        return
     if args.eval is not None:
         from ganforge.checkpoint import load_networks, read_config
 
@@ -211,9 +262,11 @@ def main() -> None:
               system="ganforge G_ema")
     score(ext, data, trainer.nets["G"], {
         "train_seconds": round(seconds, 1), "steps": trainer.step, "images_per_domain": trainer.step * args.batch,
-        "batch": args.batch, "width": args.width, "n_res": args.n_res, "lr": args.lr, "threads": args.threads,
-        "d_norm": args.d_norm, "d_layers": args.d_layers, "d_scales": args.d_scales, "loss_kwargs": args.loss_kwargs,
-        "xflip": args.xflip, "seed": args.seed, "run": str(trainer.run_dir)})
+        "batch": args.batch, "resolution": args.resolution,
+        "width": args.width, "n_res": args.n_res, "lr": args.lr, "threads": args.threads,
+        "d_norm": args.d_norm, "d_width": args.d_width or args.width,
+        "d_layers": args.d_layers, "d_scales": args.d_scales, "loss_kwargs": args.loss_kwargs,
+        "g_kwargs": args.g_kwargs, "xflip": args.xflip, "seed": args.seed, "run": str(trainer.run_dir)})
 
 
 if __name__ == "__main__":

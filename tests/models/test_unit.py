@@ -112,12 +112,25 @@ def test_bad_inputs_and_options_raise_clear_errors():
         tiny_g(channels_b=2)
     with pytest.raises(ValueError, match="n_shared must be >= 1"):
         tiny_g(n_shared=0)
+    with pytest.raises(ValueError, match="init must be one of"):
+        tiny_g(init="xavier")
     with pytest.raises(ValueError, match="too small for n_layers=3, num_scales=3"):
         tiny_d(n_layers=3, num_scales=3)
     with pytest.raises(ValueError, match="norm='instance' needs more than one pixel.* is 1x1"):
         UnitDiscriminator(1, 1, 28, width=4, n_layers=3, num_scales=2, norm="instance")  # 28 -> 14 -> 7, 3, 1
     D = UnitDiscriminator(1, 1, 28, width=4, n_layers=3, num_scales=1, norm="instance")  # last normalised map 3x3
     assert [tuple(o.shape) for o in D(torch.randn(2, 1, 28, 28), "a")] == [(2, 1, 3, 3)]
+
+
+def test_gaussian_init_draws_conv_weights_with_std_0_02_and_is_recorded():
+    torch.manual_seed(0)
+    G = UnitGenerator(1, 1, 16, width=16, n_res=1, init="gaussian")
+    convs = [m.weight for m in G.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)]
+    std = torch.cat([w.flatten() for w in convs]).std().item()
+    assert abs(std - 0.02) < 0.001 and G.config["init"] == "gaussian"
+    torch.manual_seed(0)
+    kaiming = UnitGenerator(1, 1, 16, width=16, n_res=1)  # fan-in scaled: far wider than 0.02 for these layers
+    assert torch.cat([m.weight.flatten() for m in kaiming.modules() if isinstance(m, torch.nn.Conv2d)]).std() > 0.05
 
 
 def test_translation_is_deterministic_and_the_config_is_json():

@@ -30,6 +30,7 @@ from ganforge.models.base import Network, register_network
 DOMAINS = ("a", "b")
 DIRECTIONS = {"a2b": ("a", "b"), "b2a": ("b", "a")}
 NORMS = ("instance", "batch", "none")
+INITS = ("kaiming", "gaussian")
 
 
 def check_domain(domain: str) -> str:
@@ -103,6 +104,7 @@ class UnitGenerator(Network):
         n_shared: shared residual blocks at the end of the encoders and, separately, at the start of the generators
             (1 in the paper); at least 1, or the latent space would not be shared.
         norm: ``instance`` (default, as in the authors' code), ``batch`` or ``none``.
+        init: conv weight initialisation, ``kaiming`` (the authors' setting) or ``gaussian`` (N(0, 0.02)).
     """
 
     def __init__(
@@ -115,6 +117,7 @@ class UnitGenerator(Network):
         n_res: int = 3,
         n_shared: int = 1,
         norm: str = "instance",
+        init: str = "kaiming",
     ) -> None:
         super().__init__()
         for name, c in (("channels_a", channels_a), ("channels_b", channels_b)):
@@ -126,6 +129,8 @@ class UnitGenerator(Network):
             raise ValueError(f"n_shared must be >= 1 (the shared layers are what ties the domains), got {n_shared}")
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
         self.multiple = 2**n_downsample
         # Reflection padding needs >= 4 px at the 7x7 conv and >= 2 at the latent's residual blocks.
         self.min_size = max(4, 2 * self.multiple)
@@ -144,7 +149,7 @@ class UnitGenerator(Network):
         })
         self.dec_a = _private_decoder(channels_a, width, n_downsample, n_res, norm)
         self.dec_b = _private_decoder(channels_b, width, n_downsample, n_res, norm)
-        _init(self, "kaiming")
+        _init(self, init)
 
     # Branch views: built on demand so the shared modules are registered (and saved) only once.
     def encoder(self, domain: str) -> nn.Sequential:
@@ -276,7 +281,7 @@ class UnitDiscriminator(Network):
                 f"resolution {resolution} is too small for n_layers={n_layers}, num_scales={num_scales}: the coarsest "
                 f"scale sees {coarsest:g} px and needs >= {2**n_layers}; lower n_layers or num_scales"
             )
-        last = _last_normalised_size(resolution, n_layers, num_scales)
+        last = last_normalised_size(resolution, n_layers, num_scales)
         if norm == "instance" and last is not None and last < 2:
             raise ValueError(
                 f"norm='instance' needs more than one pixel to normalise, but at resolution {resolution} the last "
@@ -297,7 +302,7 @@ class UnitDiscriminator(Network):
         return (self.d_a if domain == "a" else self.d_b)(img)
 
 
-def _last_normalised_size(resolution: int, n_layers: int, num_scales: int) -> int | None:
+def last_normalised_size(resolution: int, n_layers: int, num_scales: int) -> int | None:
     """Side of the last normalised feature map at the coarsest scale (``None``: no layer is normalised)."""
     if n_layers < 2:
         return None

@@ -106,3 +106,25 @@ def test_building_a_unit_run_loads_domain_b_once_and_sizes_the_networks_from_it(
     assert loads == [str(tmp_path / "b.npz")]  # once, by the source; the networks take it from there
     assert parts.nets["G"].channels == {"a": 1, "b": 3} and parts.source.dataset_b is not None
     assert len(parts.source.dataset_b) == 6
+
+
+def test_small_images_get_the_measured_small_networks_unless_the_user_sizes_them(tmp_path):
+    from ganforge.train import build as build_module
+    from ganforge.train.config import TrainConfig
+    from ganforge.train.recipes.unit import SMALL_IMAGE, small_image_kwargs
+
+    assert small_image_kwargs(SMALL_IMAGE + 4) == ({}, {})  # larger images keep the authors' sizes
+    # D depth: as many stride-2 layers (<= 4) as leave the last instance-normalised map >= 2 px
+    assert [small_image_kwargs(r)[1]["n_layers"] for r in (8, 16, 28, 32)] == [2, 3, 3, 4]
+    np.savez(tmp_path / "a.npz", images=np.zeros((4, 28, 28), np.uint8))
+    np.savez(tmp_path / "b.npz", images=np.zeros((4, 28, 28), np.uint8))
+    common = {"model": "unit", "data": str(tmp_path / "a.npz"), "domain_b": str(tmp_path / "b.npz"), "batch": 2,
+              "device": "cpu", "ema_kimg": 0.0}
+    nets = build_module.build(TrainConfig(**common)).nets
+    assert nets["G"].config["width"] == 16 and nets["G"].config["init"] == "kaiming"
+    assert {k: nets["D"].config[k] for k in ("width", "n_layers", "num_scales", "norm")} == {
+        "width": 64, "n_layers": 3, "num_scales": 1, "norm": "instance"}
+    given = build_module.build(TrainConfig(**common, g_kwargs={"width": 8, "init": "gaussian"},
+                                           d_kwargs={"num_scales": 2, "norm": "none"}))
+    assert given.nets["G"].config["width"] == 8 and given.nets["G"].config["init"] == "gaussian"
+    assert given.nets["D"].config["num_scales"] == 2 and given.nets["D"].config["norm"] == "none"

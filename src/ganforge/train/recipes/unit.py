@@ -6,9 +6,12 @@ everything about how UNIT trains is in this file.
   the two independently (UNIT needs no paired examples): each has its own ``BatchSampler`` with its own reproducible
   permutation, so the pairing of A and B images in a batch is arbitrary and changes every epoch. Both samplers and
   the flip generator are in ``state_dict``, so a resumed run sees exactly the batches it would have.
-- Networks: ``unit-g`` and ``unit-d`` (``ganforge.models.unit``), sized from the two domains the source holds.
+- Networks: ``unit-g`` and ``unit-d`` (``ganforge.models.unit``), sized from the two domains the source holds. At
+  256 px and down to 33 px the authors' sizes; at 32 px and below (digits) the sizes in :func:`small_image_kwargs`,
+  measured on MNIST <-> USPS (BENCHMARKS.md). Options the user gives (``g_kwargs``, ``d_kwargs``) always win.
 - Loss: ``unit`` (``ganforge.losses.unit``: VAE, GAN and cycle terms with the paper's weights). Optimiser: Adam(1e-4,
-  betas 0.5, 0.999), the authors' settings. No schedule.
+  betas 0.5, 0.999), the authors' settings. No schedule. Batch 8 and x-flips (the authors' code flips; it trains on
+  one image pair per step).
 - Preview: six bands of fixed real images: A, A->B, A->B->A, B, B->A, B->A->B (:func:`unit_preview`).
 """
 
@@ -23,7 +26,7 @@ from torch import nn
 
 from ganforge.data import BatchSampler, DataError, GanDataset, load_dataset
 from ganforge.losses import Batch
-from ganforge.models.unit import UnitDiscriminator, UnitGenerator
+from ganforge.models.unit import UnitDiscriminator, UnitGenerator, last_normalised_size
 from ganforge.train.config import TrainConfig
 from ganforge.train.recipes.base import Recipe, register_recipe, sampling_generator
 from ganforge.train.source import DataSource, reseeded
@@ -116,6 +119,27 @@ def make_source(
     return TwoDomainSource(dataset, load_domain_b(cfg), cfg.batch, cfg.seed, device, cfg.xflip, rank, world_size)
 
 
+# Largest size that gets the small-image networks below (28 px digits; 32 px when they are padded or resized).
+SMALL_IMAGE = 32
+
+
+def small_image_kwargs(resolution: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Generator and discriminator options for images of at most ``SMALL_IMAGE`` px, else ``({}, {})``.
+
+    The authors' sizes (width 64, a two-scale D) are made for 256 px photos; on 28-32 px digits they train at ~3 images
+    per CPU-second and fall behind a small peer. Chosen on MNIST <-> USPS by the accuracy of translated USPS
+    *training* digits (labels never used in training; BENCHMARKS.md, "UNIT on digits"): G width 16, and a one-scale
+    instance-normalised patch D of width 64 with as many stride-2 layers (at most 4) as leave its last normalised map
+    at least 2 px. (N(0, 0.02) G weights, ``init="gaussian"``, won at 28 px and lost at 32 px: not a default.)
+    """
+    if resolution > SMALL_IMAGE:
+        return {}, {}
+    layers = 4
+    while layers > 1 and (last_normalised_size(resolution, layers, 1) or 0) < 2:
+        layers -= 1  # n_layers 1 normalises nothing (size None) and always fits
+    return {"width": 16}, {"width": 64, "n_layers": layers, "num_scales": 1, "norm": "instance"}
+
+
 def build_networks(cfg: TrainConfig, dataset: GanDataset, source: DataSource) -> dict[str, nn.Module]:
     """``G`` (unit-g) and ``D`` (unit-d) for domain A = ``dataset`` and domain B = the source's second domain."""
     if cfg.cond:
@@ -124,9 +148,10 @@ def build_networks(cfg: TrainConfig, dataset: GanDataset, source: DataSource) ->
         raise ValueError(f"UNIT trains on a TwoDomainSource, got {type(source).__name__}")
     ds_b = source.dataset_b
     common = {"channels_a": dataset.channels, "channels_b": ds_b.channels, "resolution": dataset.resolution}
+    g_small, d_small = small_image_kwargs(dataset.resolution)
     try:
-        G = UnitGenerator(**common, **cfg.g_kwargs)
-        D = UnitDiscriminator(**common, **cfg.d_kwargs)
+        G = UnitGenerator(**common, **{**g_small, **cfg.g_kwargs})
+        D = UnitDiscriminator(**common, **{**d_small, **cfg.d_kwargs})
     except TypeError as e:
         raise ValueError(f"bad generator/discriminator options for model 'unit': {e}") from None
     return {"G": G, "D": D}
@@ -170,8 +195,9 @@ RECIPE = register_recipe(
         loss="unit",
         generator=UnitGenerator,
         discriminator=UnitDiscriminator,
-        # Authors' optimiser settings: Adam, lr 1e-4, betas (0.5, 0.999).
-        defaults={"lr_g": 1e-4, "lr_d": 1e-4, "betas": (0.5, 0.999)},
+        # Authors' optimiser settings: Adam, lr 1e-4, betas (0.5, 0.999); their code flips. Batch 8: measured on
+        # digits (more steps per CPU-second; selection accuracy 0.808 vs 0.796 at batch 32, BENCHMARKS.md).
+        defaults={"lr_g": 1e-4, "lr_d": 1e-4, "betas": (0.5, 0.999), "batch": 8, "xflip": True},
         build_networks=build_networks,
         make_source=make_source,
         preview=preview,

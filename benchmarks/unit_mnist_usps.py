@@ -105,7 +105,14 @@ def all_images(ds: GanDataset) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(ext: DigitsExtractor, data: dict[str, GanDataset], b2a: Callable, a2b: Callable, batch: int = 250) -> dict:
+def reference_features(ext: DigitsExtractor, data: dict[str, GanDataset]) -> dict:
+    """Features of the real MNIST test and USPS test digits: extracted once per run, shared by every score."""
+    return {name: features(ext, all_images(data[name])) for name in ("mnist", "usps_test")}
+
+
+@torch.no_grad()
+def evaluate(ext: DigitsExtractor, data: dict[str, GanDataset], refs: dict, b2a: Callable, a2b: Callable,
+             batch: int = 250) -> dict:
     """Content preservation and digits-FIDs of a translator given as two functions on ``[N, 1, 28, 28]`` batches."""
     usps, usps_train = all_images(data["usps_test"]), all_images(data["usps_train"])
     mnist = all_images(data["mnist"])[: len(usps)]
@@ -113,11 +120,11 @@ def evaluate(ext: DigitsExtractor, data: dict[str, GanDataset], b2a: Callable, a
     def run(f: Callable, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([f(x[i : i + batch]) for i in range(0, len(x), batch)])
 
-    return score_translations(ext, data, run(b2a, usps), run(b2a, usps_train), run(a2b, mnist))
+    return score_translations(ext, data, refs, run(b2a, usps), run(b2a, usps_train), run(a2b, mnist))
 
 
 @torch.no_grad()
-def score_translations(ext: DigitsExtractor, data: dict[str, GanDataset], usps2mnist: torch.Tensor,
+def score_translations(ext: DigitsExtractor, data: dict[str, GanDataset], refs: dict, usps2mnist: torch.Tensor,
                        train2mnist: torch.Tensor, mnist2usps: torch.Tensor) -> dict:
     """Measures of translations ``[N, 1, 28, 28]`` in [-1, 1]: the USPS test digits to MNIST, the USPS training
     digits to MNIST (``selection_*``: where settings are chosen; their labels are never used in training) and the
@@ -126,8 +133,8 @@ def score_translations(ext: DigitsExtractor, data: dict[str, GanDataset], usps2m
     return {
         "usps2mnist_accuracy": accuracy(f_t, data["usps_test"].labels),
         "selection_usps_train_accuracy": accuracy(features(ext, train2mnist), data["usps_train"].labels),
-        "fid_usps2mnist_to_mnist": fid(f_t, features(ext, all_images(data["mnist"]))),
-        "fid_mnist2usps_to_usps": fid(features(ext, mnist2usps), features(ext, all_images(data["usps_test"]))),
+        "fid_usps2mnist_to_mnist": fid(f_t, refs["mnist"]),
+        "fid_mnist2usps_to_usps": fid(features(ext, mnist2usps), refs["usps_test"]),
     }
 
 
@@ -144,7 +151,7 @@ def train_ganforge(args: argparse.Namespace, run_dir: Path):
         model="unit", data=str(args.mnist / "t10k-images-idx3-ubyte.gz"), domain_b=f"{args.usps}:train",
         resolution=args.resolution, resize="stretch", batch=args.batch, lr_g=args.lr, lr_d=args.lr, betas=(0.5, 0.999),
         g_kwargs={"width": args.width, "n_res": args.n_res, "n_shared": 1, **json.loads(args.g_kwargs)},
-        d_kwargs={"width": args.d_width or args.width, "n_layers": args.d_layers, "num_scales": args.d_scales,
+        d_kwargs={"width": args.d_width, "n_layers": args.d_layers, "num_scales": args.d_scales,
                   "norm": args.d_norm},
         loss_kwargs=json.loads(args.loss_kwargs), xflip=args.xflip, seed=args.seed, device="cpu",
         threads=args.threads, outdir=str(run_dir.parent), kimg=1e6,
@@ -190,9 +197,10 @@ def at_resolution(G, direction: str) -> Callable:
     return run
 
 
-def score(ext: DigitsExtractor, data: dict[str, GanDataset], G, record: dict, system: str = "ganforge") -> None:
+def score(ext: DigitsExtractor, data: dict[str, GanDataset], refs: dict, G, record: dict,
+          system: str = "ganforge") -> None:
     G = G.eval()
-    result = evaluate(ext, data, at_resolution(G, "b2a"), at_resolution(G, "a2b"))
+    result = evaluate(ext, data, refs, at_resolution(G, "b2a"), at_resolution(G, "a2b"))
     emit({"measure": "unit", "system": system, **record, "g_params": sum(p.numel() for p in G.parameters()),
           **result, "cycle_l1_usps": cycle_error(G, all_images(data["usps_test"]), "b")})
 
@@ -227,28 +235,29 @@ def main() -> None:
                          "2,007 MNIST test digits, in the benchmark's order)")
     ap.add_argument("--classifier", type=Path, help="digits classifier checkpoint (default: the packaged one)")
     args = ap.parse_args()
+    args.d_width = args.d_width or args.width
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
 
     data = load_data(args.mnist, args.usps)
     ext = digits_classifier(args.out, args.classifier)
+    refs = reference_features(ext, data)
     if args.score_translations is not None:
         import numpy as np
 
         arrays = np.load(args.score_translations)
         t = {k: torch.from_numpy(arrays[k]).float()[:, None] for k in ("usps2mnist", "train2mnist", "mnist2usps")}
         emit({"measure": "unit", "system": str(args.score_translations),
-              **score_translations(ext, data, t["usps2mnist"], t["train2mnist"], t["mnist2usps"])})
+              **score_translations(ext, data, refs, t["usps2mnist"], t["train2mnist"], t["mnist2usps"])})
         return
     if args.eval is not None:
         from ganforge.checkpoint import load_networks, read_config
 
         meta = read_config(args.eval)
         G = load_networks(args.eval, ["G"])["G"]
-        score(ext, data, G, {"checkpoint": str(args.eval), "steps": meta["step"], "nimg": meta["nimg"]})
+        score(ext, data, refs, G, {"checkpoint": str(args.eval), "steps": meta["step"], "nimg": meta["nimg"]})
         return
-    f_mnist = features(ext, all_images(data["mnist"]))
-    f_usps = features(ext, all_images(data["usps_test"]))
+    f_mnist, f_usps = refs["mnist"], refs["usps_test"]
     emit({"measure": "classifier", "weights": ext.weights_source, "sha256": ext.weights_sha256[:16],
           "mnist_test_accuracy": accuracy(f_mnist, data["mnist"].labels)})
     emit({"measure": "baseline", "usps_test_accuracy_raw": accuracy(f_usps, data["usps_test"].labels),
@@ -258,13 +267,13 @@ def main() -> None:
     trainer = train_ganforge(args, args.out / "run")
     seconds = time.time() - t0
     if args.score_ema and "G_ema" in trainer.nets:
-        score(ext, data, trainer.nets["G_ema"], {"train_seconds": round(seconds, 1), "steps": trainer.step},
+        score(ext, data, refs, trainer.nets["G_ema"], {"train_seconds": round(seconds, 1), "steps": trainer.step},
               system="ganforge G_ema")
-    score(ext, data, trainer.nets["G"], {
+    score(ext, data, refs, trainer.nets["G"], {
         "train_seconds": round(seconds, 1), "steps": trainer.step, "images_per_domain": trainer.step * args.batch,
         "batch": args.batch, "resolution": args.resolution,
         "width": args.width, "n_res": args.n_res, "lr": args.lr, "threads": args.threads,
-        "d_norm": args.d_norm, "d_width": args.d_width or args.width,
+        "d_norm": args.d_norm, "d_width": args.d_width,
         "d_layers": args.d_layers, "d_scales": args.d_scales, "loss_kwargs": args.loss_kwargs,
         "g_kwargs": args.g_kwargs, "xflip": args.xflip, "seed": args.seed, "run": str(trainer.run_dir)})
 

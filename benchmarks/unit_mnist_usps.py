@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -184,17 +185,35 @@ def train_ganforge(args: argparse.Namespace, run_dir: Path):
     return trainer
 
 
+def resized(x: torch.Tensor, size: int) -> torch.Tensor:
+    """``[N, C, H, W] -> [N, C, size, size]``, bilinear with antialiasing (for downscaling)."""
+    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
 def at_resolution(G, direction: str) -> Callable:
     """``G.translate`` on 28 px digits for a G trained at another size: inputs resized 28 -> R, outputs R -> 28."""
-    res = G.resolution
-    if res == RES:
+    if G.resolution == RES:
         return lambda x: G.translate(x, direction)
+    return lambda x: resized(G.translate(resized(x, G.resolution), direction), RES).clamp(-1, 1)
 
-    def run(x: torch.Tensor) -> torch.Tensor:
-        y = G.translate(F.interpolate(x, size=res, mode="bilinear", antialias=True, align_corners=False), direction)
-        return F.interpolate(y, size=RES, mode="bilinear", antialias=True, align_corners=False).clamp(-1, 1)
 
-    return run
+TRANSLATIONS = ("usps2mnist", "train2mnist", "mnist2usps")
+
+
+def load_translations(path: Path, data: dict[str, GanDataset]) -> dict[str, torch.Tensor]:
+    """Another system's translations from an ``.npz`` (``TRANSLATIONS``, each ``[N, 28, 28]`` in [-1, 1], N as the
+    digits it translated) as ``[N, 1, 28, 28]`` tensors; a missing array or a wrong shape is an error naming both."""
+    sizes = {"usps2mnist": len(data["usps_test"]), "train2mnist": len(data["usps_train"]),
+             "mnist2usps": len(data["usps_test"])}
+    with np.load(path) as arrays:
+        out = {}
+        for key in TRANSLATIONS:
+            if key not in arrays:
+                raise SystemExit(f"{path}: no array {key!r}; expected {', '.join(TRANSLATIONS)}")
+            if arrays[key].shape != (sizes[key], RES, RES):
+                raise SystemExit(f"{path}: {key} has shape {arrays[key].shape}, expected ({sizes[key]}, {RES}, {RES})")
+            out[key] = torch.from_numpy(arrays[key]).float()[:, None]
+    return out
 
 
 def score(ext: DigitsExtractor, data: dict[str, GanDataset], refs: dict, G, record: dict,
@@ -243,10 +262,7 @@ def main() -> None:
     ext = digits_classifier(args.out, args.classifier)
     refs = reference_features(ext, data)
     if args.score_translations is not None:
-        import numpy as np
-
-        arrays = np.load(args.score_translations)
-        t = {k: torch.from_numpy(arrays[k]).float()[:, None] for k in ("usps2mnist", "train2mnist", "mnist2usps")}
+        t = load_translations(args.score_translations, data)
         emit({"measure": "unit", "system": str(args.score_translations),
               **score_translations(ext, data, refs, t["usps2mnist"], t["train2mnist"], t["mnist2usps"])})
         return

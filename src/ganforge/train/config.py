@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")  # auto: ganforge.train.build.resolve_precision
 
 
 @dataclass

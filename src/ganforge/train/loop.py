@@ -31,7 +31,7 @@ from ganforge.checkpoint import (
 )
 from ganforge.losses import Batch, Phase
 from ganforge.train import distributed as ddp
-from ganforge.train.build import TrainParts, build
+from ganforge.train.build import TrainParts, build, resolve_precision
 from ganforge.train.config import TrainConfig
 from ganforge.train.ema import update_ema
 from ganforge.train.events import Event, default_events, forked_rng
@@ -65,6 +65,7 @@ class Trainer:
         self.dataset, self.heldout, self.source = parts.dataset, parts.heldout, parts.source
         self.nets, self.loss, self.loss_name = parts.nets, parts.loss, parts.loss_name
         self.opts, self.schedule = parts.opts, parts.schedule
+        self.precision = resolve_precision(self.cfg.precision, self.device)  # what "auto" means on this machine
         # what each optimiser trains: only these parameters have requires_grad toggled between phases
         self.trainable = {k: [p for g in o.param_groups for p in g["params"]] for k, o in self.opts.items()}
         self.step, self.nimg, self.rollbacks = 0, 0, 0
@@ -231,8 +232,8 @@ class Trainer:
         return ddp.all_reduce_mean(float(finite), self.dist, self.device) == 1.0
 
     def _autocast(self):
-        if self.cfg.precision == "bf16" and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return torch.autocast(self.device.type, enabled=False)
 
     # ---------------------------------------------------------------- outputs

@@ -41,6 +41,7 @@ def test_colour_photos_resolve_to_the_photo_recipe(tmp_path):
     assert cfg["model"] == PHOTO_FAMILY
     assert (cfg["resolution"], cfg["channels"], cfg["resize"], cfg["xflip"]) == (64, 3, "center-crop", True)
     assert cfg["ema_kimg"] > 0  # G EMA
+    assert cfg["precision"] == "auto"  # bf16 where the CPU has AMX
     assert "photo recipe" in note and PHOTO_FAMILY in note
     loss = cfg["loss"] or get_recipe(cfg["model"]).loss
     assert loss == "fastgan" or cfg["loss_kwargs"].get("augment") == "diffaugment"  # DiffAugment either way
@@ -65,8 +66,8 @@ def test_an_explicit_model_or_option_wins(tmp_path):
     folder = _folder(tmp_path / "photos")
     cfg, note = dry_run("--data", str(folder), "--model", "dcgan")
     assert cfg["model"] == "dcgan" and "photo recipe" not in note
-    cfg, _ = dry_run("--data", str(folder), "--no-xflip", "--channels", "1")
-    assert cfg["model"] == PHOTO_FAMILY and not cfg["xflip"] and cfg["channels"] == 1
+    cfg, _ = dry_run("--data", str(folder), "--no-xflip", "--channels", "1", "--precision", "fp32")
+    assert cfg["model"] == PHOTO_FAMILY and not cfg["xflip"] and cfg["channels"] == 1 and cfg["precision"] == "fp32"
 
 
 def test_augment_option_reaches_the_loss(tmp_path):

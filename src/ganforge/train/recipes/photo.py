@@ -3,8 +3,8 @@
 Colour, a 64x64 centre crop, x-flip, DiffAugment (Zhao et al. 2020) on every image D sees, a G EMA, bf16 autocast
 on a CPU with AMX (precision ``auto``), and the family that came out ahead in a short equal-wall-time comparison on
 the 5,000 CelebA faces (see ``PHOTO_FAMILY`` for the figures and their limits; ``benchmarks/faces_cpu.py`` measures
-the full protocol). Every value is a default:
-``--resolution 32/128``, ``--model``, ``--no-xflip`` and the rest override it.
+the full protocol). Every value is a default: ``--resolution 32/128``, ``--model``, ``--no-xflip``, ``--precision``
+and the rest override it.
 
 A folder counts as colour photos when at least half of up to ``SAMPLE`` images, read evenly across it, have three
 channels that differ (not grey stored as RGB) and a short side of at least ``MIN_SIDE`` pixels (not digits or icons).

@@ -16,7 +16,9 @@ time waiting at barriers (a training step measured ~8x the CPU seconds of the sa
 
 The reals' Inception features are cached on disk by content (``ganforge evaluate --clear-cache`` removes them), so
 only the first evaluation against a folder pays for them. A run stopped after training (or one whose scoring should
-be repeated) is scored from its snapshots with ``--score-only --outdir DIR``.
+be repeated) is scored from its snapshots with ``--score-only --outdir DIR``. At the last snapshot the run's full
+training state is saved as well (``DIR/run/<run>/checkpoints``), so ``ganforge train --resume DIR/run/<run> --kimg N``
+continues it past the benchmark's budget (how the packaged ``faces`` generator can be trained further).
 
 Smoke test (minutes, tiny): ``--snapshots 0.5 --n-fake 50 --n-real 50``. Other families or options for an experiment:
 ``--set model='"dcgan"' --set d_kwargs='{"norm": "spectral"}' --set loss_kwargs='{"augment": "diffaugment"}'``.
@@ -97,7 +99,8 @@ class SnapshotTrainer(Trainer):
         seconds = time.perf_counter() - self._start
         while self.pending and seconds >= self.pending[0] * 60:
             self.taken.append(self.snapshot(self.pending.pop(0), seconds))
-        if not self.pending:
+        if not self.pending:  # keep the full state too, so `ganforge train --resume` can continue the run
+            print(json.dumps({"bench": BENCH, "measured": False, "state": str(self.save())}), flush=True)
             raise Done
         return stats
 

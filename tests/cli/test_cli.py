@@ -83,6 +83,18 @@ def test_resume_extends_and_refuses_changes(trained):
     assert res.exit_code != 0 and "only --kimg" in res.output
 
 
+def test_resume_may_change_end_of_training_schedules(trained):
+    ema = json.loads((list_checkpoints(trained)[-1] / "config.json").read_text())["train"]["ema_kimg"]
+    assert ema > 0
+    res = run("train", "--resume", str(trained), "--kimg", "0.128", "--ema-kimg", str(ema * 2),
+              "--lr-rampdown", "0.25", "--quiet")
+    assert res.exit_code == 0, res.output
+    saved = json.loads((list_checkpoints(trained)[-1] / "config.json").read_text())["train"]
+    assert saved["kimg"] == 0.128 and saved["ema_kimg"] == ema * 2 and saved["lr_rampdown"] == 0.25
+    res = CliRunner().invoke(cli, ["train", "--resume", str(trained), "--ema-kimg", "0"])
+    assert res.exit_code != 0 and "turn the G EMA off" in res.output
+
+
 def test_sample_grid_and_folder(trained, tmp_path):
     assert run("sample", str(trained), "--n", "9", "--out", str(tmp_path / "g.png")).exit_code == 0
     assert Image.open(tmp_path / "g.png").size == (3 * 30 + 2, 3 * 30 + 2)

@@ -159,6 +159,7 @@ def train(
       ganforge train --data ring8 --preset paper  # the 2014 recipe: watch mode collapse
       ganforge train --data ring8 --preset paper --pack 2 --kimg 300
       ganforge train --resume runs/00000-dcgan-digits --kimg 120
+      ganforge train --resume runs/00001-fastgan-faces --kimg 1150 --ema-kimg 10 --lr-rampdown 0.15
       torchrun --nproc_per_node 2 -m ganforge train --device cpu
     """
     coverage = {k: options.pop(k) for k in ("pack", "mbstd_group", "r1_gamma")}
@@ -211,12 +212,7 @@ def resolve_config(given: dict[str, Any], config_file: str | None, resume: str |
         from ganforge.checkpoint import read_config, resolve_checkpoint
 
         saved = read_config(resolve_checkpoint(resume))["train"]
-        changed = {k for k, v in given.items() if k not in ("kimg", "device", "threads") and saved.get(k) != v}
-        if changed:
-            raise click.UsageError(
-                f"--resume keeps the run's config; only --kimg/--device/--threads may change "
-                f"(got {', '.join(sorted(changed))})"
-            )
+        check_resume_changes(saved, given)
         base = saved
     from ganforge.train.recipes.gan import default_model, resolve_preset
 
@@ -235,6 +231,28 @@ def resolve_config(given: dict[str, Any], config_file: str | None, resume: str |
     if model == "dcgan" and not {"data", "cond"} & (set(given) | set(base)):
         merged |= {k: v for k, v in DIGITS_PRESET.items() if k not in given and k not in base}
     return TrainConfig.from_dict(merged)
+
+
+# What a resumed run may change: where and how long it runs, and two schedules that shape the end of training without
+# touching the saved networks or optimiser state (the G EMA's half-life and the learning-rate ramp-down).
+RESUME_MAY_CHANGE = ("kimg", "device", "threads", "ema_kimg", "lr_rampdown")
+
+
+def check_resume_changes(saved: dict[str, Any], given: dict[str, Any]) -> None:
+    """Refuse options that would not match the saved run (networks, data, optimiser); the EMA may change its
+    half-life but not appear or vanish, since G_ema is a saved network."""
+    changed = {k for k, v in given.items() if k not in RESUME_MAY_CHANGE and saved.get(k) != v}
+    if changed:
+        raise click.UsageError(
+            f"--resume keeps the run's config; only --{'/--'.join(k.replace('_', '-') for k in RESUME_MAY_CHANGE)} "
+            f"may change (got {', '.join(sorted(changed))})"
+        )
+    if "ema_kimg" in given and (given["ema_kimg"] > 0) != (saved.get("ema_kimg", 0) > 0):
+        state = "on" if given["ema_kimg"] > 0 else "off"
+        raise click.UsageError(
+            f"--ema-kimg {given['ema_kimg']:g} on resume would turn the G EMA {state}; "
+            f"the run was trained with --ema-kimg {saved.get('ema_kimg', 0):g}"
+        )
 
 
 # The beginner's run, ``ganforge train`` with no --data: a class-conditional DCGAN (Mirza & Osindero 2014) on the

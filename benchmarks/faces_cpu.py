@@ -44,6 +44,9 @@ mapped from [-1, 1] to 0-255), then score the folders here with the same reals a
 
     python benchmarks/faces_cpu.py --data ../shared/data/celeba_subset/celebA --fakes peer-dcgan-15min=DIR ...
 
+To compare per core instead, run both peers at once, one thread each pinned with ``taskset``, against this
+script's ``--threads 1`` run (BENCHMARKS.md does both).
+
 lucidrains ``lightweight-gan`` cannot be run on these machines: it asserts a CUDA GPU at import.
 """
 

@@ -175,7 +175,7 @@ def train(
     if augment is not None:
         given["loss_kwargs"] = {**given.get("loss_kwargs", {}), "augment": augment}
     photo = {} if "model" in given or config_file or resume else photo_defaults(given.get("data"))
-    given = {**photo, **given}  # a folder of colour photos: the photo recipe's values, under the options given
+    given = under(photo, given)  # a folder of colour photos: the photo recipe's values, under the options given
     cfg = resolve_config(given, config_file, resume)
     if dry_run:
         if photo:
@@ -197,6 +197,16 @@ def train(
         ddp.shutdown(trainer.dist)
     if trainer.dist.is_main:
         click.echo(f"done: {run}")
+
+
+def under(lower: dict[str, Any], upper: dict[str, Any]) -> dict[str, Any]:
+    """``lower`` overridden by ``upper``, with the kwargs dicts merged key by key (``--d-kwargs '{"spectral": false}'``
+    on photos keeps the photo recipe's D width)."""
+    merged = {**lower, **upper}
+    for key in ("g_kwargs", "d_kwargs", "loss_kwargs"):
+        if key in lower and key in upper:
+            merged[key] = {**lower[key], **upper[key]}
+    return merged
 
 
 def resolve_config(given: dict[str, Any], config_file: str | None, resume: str | None) -> TrainConfig:

@@ -47,6 +47,16 @@ def test_colour_photos_resolve_to_the_photo_recipe(tmp_path):
     assert loss == "fastgan" or cfg["loss_kwargs"].get("augment") == "diffaugment"  # DiffAugment either way
 
 
+def test_photo_recipe_has_the_measured_fastgan_settings(tmp_path):
+    folder = _folder(tmp_path / "photos")
+    cfg, _ = dry_run("--data", str(folder))
+    assert cfg["d_kwargs"] == {"width": 16}  # the wider D (BENCHMARKS.md, the 2-h faces runs)
+    assert (cfg["ema_kimg"], cfg["ema_rampup"]) == (10.0, 0.05)
+    assert get_recipe("fastgan").defaults["ema_kimg"] == 2.0  # `--model fastgan` keeps the family's own defaults
+    cfg, _ = dry_run("--data", str(folder), "--d-kwargs", '{"spectral": false}', "--ema-kimg", "3")
+    assert cfg["d_kwargs"] == {"width": 16, "spectral": False} and cfg["ema_kimg"] == 3.0  # options merge on top
+
+
 @pytest.mark.parametrize("resolution", ["32", "64", "128"])
 def test_resolution_option_keeps_the_photo_recipe(tmp_path, resolution):
     cfg, _ = dry_run("--data", str(_folder(tmp_path / "photos")), "--resolution", resolution)

@@ -200,12 +200,13 @@ def train(
 
 
 def under(lower: dict[str, Any], upper: dict[str, Any]) -> dict[str, Any]:
-    """``lower`` overridden by ``upper``, with the kwargs dicts merged key by key (``--d-kwargs '{"spectral": false}'``
-    on photos keeps the photo recipe's D width)."""
+    """``lower`` overridden by ``upper``, with the kwargs dicts merged key by key: an option adds to a recipe's or
+    preset's dict instead of replacing it (``--d-kwargs '{"spectral": false}'`` on photos keeps the photo recipe's D
+    width)."""
     merged = {**lower, **upper}
     for key in ("g_kwargs", "d_kwargs", "loss_kwargs"):
-        if key in lower and key in upper:
-            merged[key] = {**lower[key], **upper[key]}
+        if key in lower or key in upper:
+            merged[key] = {**lower.get(key, {}), **upper.get(key, {})}
     return merged
 
 
@@ -235,9 +236,7 @@ def resolve_config(given: dict[str, Any], config_file: str | None, resume: str |
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     defaults = {**get_recipe(model).defaults, **preset_values}
-    merged = {**defaults, **base, **given, "model": model, "preset": preset}
-    for key in ("g_kwargs", "d_kwargs", "loss_kwargs"):  # an option adds to the preset's dict instead of replacing it
-        merged[key] = {**defaults.get(key, {}), **merged.get(key, {})}
+    merged = under(defaults, {**base, **given, "model": model, "preset": preset})
     if model == "dcgan" and not {"data", "cond"} & (set(given) | set(base)):
         merged |= {k: v for k, v in DIGITS_PRESET.items() if k not in given and k not in base}
     return TrainConfig.from_dict(merged)

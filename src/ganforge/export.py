@@ -86,8 +86,12 @@ def check_onnx(G: nn.Module, path: Path, n: int = 3) -> float:
 
 
 def export_slim(G: nn.Module, meta: dict[str, Any], out: Path, source: str) -> Path:
-    """An inference-only checkpoint: the sampling generator saved as ``G_ema`` plus provenance, no training state."""
+    """An inference-only checkpoint: the sampling generator saved as ``G_ema`` plus provenance, no training state.
+    The training config goes without its ``outdir``: the exporter's run folder means nothing where the file is shared.
+    """
     from ganforge.checkpoint import save_checkpoint
 
     keep = {k: meta[k] for k in ("kind", "family", "loss", "train", "dataset", "nimg", "step") if k in meta}
+    if "train" in keep:
+        keep["train"] = {k: v for k, v in keep["train"].items() if k != "outdir"}
     return save_checkpoint(out, {"G_ema": G}, keep | {"exported_from": source})

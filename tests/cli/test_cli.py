@@ -116,6 +116,18 @@ def test_export_onnx_matches_pytorch(trained, tmp_path):
     assert err < 1e-4
 
 
+def test_export_slim_samples_the_same_images_without_training_state(trained, tmp_path):
+    res = run("export", str(trained), "--slim", str(tmp_path / "slim"))
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "slim" / "config.json").read_text())
+    assert list(meta["networks"]) == ["G_ema"]
+    assert "outdir" not in meta["train"] and meta["train"]["model"] == "dcgan"  # no exporter's folder shipped
+    for name, model in (("run", trained), ("slim", tmp_path / "slim")):
+        assert run("sample", str(model), "--seeds", "7", "--out", str(tmp_path / name)).exit_code == 0
+    a, b = (np.asarray(Image.open(tmp_path / n / "seed000007.png")) for n in ("run", "slim"))
+    assert np.array_equal(a, b)
+
+
 def test_info_and_datasets(trained):
     out = run("info", str(trained)).output
     assert "dcgan-g" in out and "resumable" in out

@@ -13,10 +13,11 @@ from ganforge.train.loop import Trainer
 from tests.train.test_resume import FAMILIES, _assert_bitwise_resume, tiny
 
 
-@pytest.mark.parametrize("amx", [True, False])
-def test_auto_is_bf16_only_on_a_cpu_with_amx(monkeypatch, amx):
+@pytest.mark.parametrize(("amx", "avx512_bf16"), [(True, False), (False, True), (True, True), (False, False)])
+def test_auto_is_bf16_only_on_a_cpu_with_native_bf16(monkeypatch, amx, avx512_bf16):
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
-    assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if amx else "fp32")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if amx or avx512_bf16 else "fp32")
     assert resolve_precision("auto", torch.device("cuda")) == "fp32"
     assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
     assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
@@ -24,6 +25,7 @@ def test_auto_is_bf16_only_on_a_cpu_with_amx(monkeypatch, amx):
 
 def test_auto_is_fp32_when_torch_cannot_tell(monkeypatch):
     monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
     assert not build_mod.native_bf16_cpu()
     assert resolve_precision("auto", torch.device("cpu")) == "fp32"
 

@@ -136,7 +136,7 @@ def _model_choices() -> list[str]:
 @click.option("--seed", type=int, help="Random seed. [default: 0]")
 @click.option("--device", type=click.Choice(DEVICES), help="Device. [default: auto]")
 @click.option("--precision", type=click.Choice(PRECISIONS),
-              help="bf16: autocast; auto: bf16 on a CPU with AMX. [default: fp32]")
+              help="bf16: autocast; auto: bf16 on a CPU with AMX or AVX512-BF16. [default: fp32]")
 @click.option("--channels-last", is_flag=True, default=None, help="channels_last memory format.")
 @click.option("--compile", is_flag=True, default=None, help="torch.compile the networks.")
 @click.option("--threads", type=click.IntRange(1), help="CPU threads (torch.set_num_threads).")

@@ -1,10 +1,10 @@
 """The photo recipe: what ``ganforge train --data FOLDER`` trains when FOLDER holds colour photos and no model is named.
 
 Colour, a 64x64 centre crop, x-flip, DiffAugment (Zhao et al. 2020) on every image D sees, a G EMA, bf16 autocast
-on a CPU with AMX (precision ``auto``), and the family that came out ahead in a short equal-wall-time comparison on
-the 5,000 CelebA faces (see ``PHOTO_FAMILY`` for the figures and their limits; ``benchmarks/faces_cpu.py`` measures
-the full protocol). Every value is a default: ``--resolution 32/128``, ``--model``, ``--no-xflip``, ``--precision``
-and the rest override it.
+on a CPU with native bf16, AMX or AVX512-BF16 (precision ``auto``), and the family that came out ahead in a short
+equal-wall-time comparison on the 5,000 CelebA faces (see ``PHOTO_FAMILY`` for the figures and their limits;
+``benchmarks/faces_cpu.py`` measures the full protocol). Every value is a default: ``--resolution 32/128``,
+``--model``, ``--no-xflip``, ``--precision`` and the rest override it.
 
 A folder counts as colour photos when at least half of up to ``SAMPLE`` images, read evenly across it, have three
 channels that differ (not grey stored as RGB) and a short side of at least ``MIN_SIDE`` pixels (not digits or icons).
@@ -42,8 +42,9 @@ FAMILY_SETTINGS: dict[str, dict[str, Any]] = {
     "fastgan": {"d_kwargs": {"width": 16}, "ema_kimg": 10.0, "ema_rampup": 0.05},
     "dcgan": {"d_kwargs": {"norm": "spectral"}, "loss_kwargs": {"augment": "diffaugment"}},
 }
-# precision "auto": bf16 autocast on a CPU with AMX (2x the images per second of fp32 on this project's CPU, FID as good
-# at equal images; BENCHMARKS.md "bf16 on a CPU with AMX"), fp32 elsewhere.
+# precision "auto": bf16 autocast on a CPU with native bf16 (AMX: 2x the images per second of fp32 on this project's
+# Xeon, FID as good at equal images, BENCHMARKS.md "bf16 on a CPU with AMX"; AVX512-BF16 without AMX: 1.5x on an AMD
+# EPYC, "bf16 without AMX"), fp32 elsewhere.
 COMMON = {"resolution": 64, "channels": 3, "resize": "center-crop", "xflip": True, "precision": "auto"}
 
 

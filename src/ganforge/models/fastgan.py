@@ -216,9 +216,28 @@ class FastGANDiscriminator(Network):
             logit = logit + (self.embed(c) * feat8.mean(dim=(2, 3))).sum(dim=1)
         return logit
 
-    def forward(self, img: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, img: torch.Tensor, c: torch.Tensor | None = None, part: int | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Logits ``[N]``; with a quadrant ``part``, also the reconstruction pairs (see :meth:`reconstruct`).
+
+        Both passes go through ``forward`` because ``torch.compile`` (``--compile``) compiles ``forward`` only: an
+        eager reconstruction pass beside a compiled logits pass updates the same batch-norm buffers two ways, which
+        autograd refuses ("modified by an inplace operation").
+        """
         c = check_conditioning(c, self.c_dim, img.shape[0])
-        return self.logits(self.features(img)[8], c)
+        feats = self.features(img)
+        if part is None:
+            return self.logits(feats[8], c)
+        row, col = divmod(part, 2)
+        f16 = feats[16][:, :, row * 8 : row * 8 + 8, col * 8 : col * 8 + 8]  # [N, ch16, 8, 8]
+        half = self.resolution // 2
+        quarter = img[:, :, row * half : (row + 1) * half, col * half : (col + 1) * half]  # [N, C, R/2, R/2]
+        pairs = [
+            (self.decode_whole(feats[8]), _resize(img, RECON_SIZE)),
+            (self.decode_part(f16), _resize(quarter, RECON_SIZE)),
+        ]
+        return self.logits(feats[8], c), pairs
 
     def reconstruct(
         self, img: torch.Tensor, c: torch.Tensor | None = None, part: int | None = None
@@ -229,21 +248,11 @@ class FastGANDiscriminator(Network):
         one for the batch from the global RNG) of the image from the same quadrant of the 16x16 features. Targets
         are the input resized to 32x32 (area-averaged down, bilinear up).
         """
-        c = check_conditioning(c, self.c_dim, img.shape[0])
         if part is None:
             part = int(torch.randint(0, 4, ()))
         if part not in range(4):
             raise ValueError(f"part must be 0, 1, 2 or 3 (a quadrant), got {part}")
-        feats = self.features(img)
-        row, col = divmod(part, 2)
-        f16 = feats[16][:, :, row * 8 : row * 8 + 8, col * 8 : col * 8 + 8]  # [N, ch16, 8, 8]
-        half = self.resolution // 2
-        quarter = img[:, :, row * half : (row + 1) * half, col * half : (col + 1) * half]  # [N, C, R/2, R/2]
-        pairs = [
-            (self.decode_whole(feats[8]), _resize(img, RECON_SIZE)),
-            (self.decode_part(f16), _resize(quarter, RECON_SIZE)),
-        ]
-        return self.logits(feats[8], c), pairs
+        return self(img, c, part)
 
 
 def _resize(img: torch.Tensor, size: int) -> torch.Tensor:

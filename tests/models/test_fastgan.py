@@ -52,6 +52,8 @@ def test_bad_resolution_and_widths_raise():
     G, D = build()
     with pytest.raises(ValueError, match="part must be"):
         D.reconstruct(G(latents()), part=4)
+    with pytest.raises(ValueError, match="part must be"):
+        D(G(latents()), part=-1)
     with pytest.raises(ValueError, match=r"expected images \[N, 3, 32, 32\]"):
         D(torch.zeros(2, 3, 64, 64))
 

@@ -226,6 +226,8 @@ class FastGANDiscriminator(Network):
         autograd refuses ("modified by an inplace operation").
         """
         c = check_conditioning(c, self.c_dim, img.shape[0])
+        if part is not None and not 0 <= part <= 3:
+            raise ValueError(f"part must be 0, 1, 2 or 3 (a quadrant), got {part}")
         feats = self.features(img)
         if part is None:
             return self.logits(feats[8], c)
@@ -250,8 +252,6 @@ class FastGANDiscriminator(Network):
         """
         if part is None:
             part = int(torch.randint(0, 4, ()))
-        if part not in range(4):
-            raise ValueError(f"part must be 0, 1, 2 or 3 (a quadrant), got {part}")
         return self(img, c, part)
 
 

@@ -42,9 +42,7 @@ FAMILY_SETTINGS: dict[str, dict[str, Any]] = {
     "fastgan": {"d_kwargs": {"width": 16}, "ema_kimg": 10.0, "ema_rampup": 0.05},
     "dcgan": {"d_kwargs": {"norm": "spectral"}, "loss_kwargs": {"augment": "diffaugment"}},
 }
-# precision "auto": bf16 autocast on a CPU with native bf16 (AMX: 2x the images per second of fp32 on this project's
-# Xeon, FID as good at equal images, BENCHMARKS.md "bf16 on a CPU with AMX"; AVX512-BF16 without AMX: 1.5x on an AMD
-# EPYC, "bf16 without AMX"), fp32 elsewhere.
+# precision "auto": bf16 where the CPU has it natively (ganforge.train.build.resolve_precision has the measurements).
 COMMON = {"resolution": 64, "channels": 3, "resize": "center-crop", "xflip": True, "precision": "auto"}
 
 

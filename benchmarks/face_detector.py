@@ -12,6 +12,11 @@ For every fake folder and setting one JSON line reports:
 - ``real_flagged``: share of the reals called fake at the stored threshold; ``fake_caught``: share of fakes called
   fake.
 
+``--upscaled`` adds, per enlargement of the reals alone (Lanczos 4x; Lanczos 10x then JPEG 90; bilinear 6x then
+JPEG 90: CelebA-HQ's reals are CelebA faces enlarged about that much, and training enlarges with bicubic only), one
+line with the share of those enlarged reals called fake (``real_flagged``): a real photo must not be called generated
+because it was enlarged.
+
 A ``pooled`` line per setting scores the reals against all fake folders together (one real half, one fake half
 made of every folder). ``--smoke DIR`` instead scores ``DIR/Fake_Faces`` vs ``DIR/Real_Faces`` restricted to the
 files named ``000xxx.jpg`` (the 1024 px part of ../shared/data/real_fake_faces; the ``File_*`` images differ in size
@@ -28,16 +33,36 @@ import argparse
 import json
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from ganforge.detection.data import ImageSet, Perturbation, read_images
+from ganforge.detection.data import ImageSet, Perturbation, jpeg, read_images
 from ganforge.detection.evaluate import average_precision, roc_auc
 from ganforge.detection.predict import DEFAULT_DETECTOR, load_detector, score_arrays
 
 SETTINGS = {"clean": Perturbation(), "jpeg75+scale0.5": Perturbation(jpeg_quality=75, scale=0.5)}
 SMOKE_NAME = re.compile(r"^000\d{3}\.jpg$")
+
+
+@dataclass(frozen=True)
+class Enlarge:
+    """Enlarge by ``factor`` with PIL's ``method``, then JPEG at ``quality`` (None: none)."""
+
+    factor: float
+    method: int
+    quality: int | None = None
+
+    def __call__(self, arr: np.ndarray) -> np.ndarray:
+        im = Image.fromarray(arr).resize((round(arr.shape[1] * self.factor), round(arr.shape[0] * self.factor)),
+                                         self.method)
+        return np.asarray(im) if self.quality is None else jpeg(np.asarray(im), self.quality)
+
+
+UPSCALED = {"lanczos4": Enlarge(4, Image.LANCZOS), "lanczos10+jpeg90": Enlarge(10, Image.LANCZOS, 90),
+            "bilinear6+jpeg90": Enlarge(6, Image.BILINEAR, 90)}
 
 
 def best_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -89,6 +114,15 @@ def run_peers(det: str, real: str, fakes: list[str], settings: list[str]) -> Non
                           **measure(r, np.concatenate(pooled)), "seconds": round(time.time() - t0, 1)}), flush=True)
 
 
+def run_upscaled(det: str, real: str) -> None:
+    net, _ = load_detector(det)
+    images = _read(real).images
+    for name, enlarge in UPSCALED.items():
+        r = score_arrays(net, images, perturb=enlarge)  # type: ignore[arg-type]
+        print(json.dumps({"detector": det, "real_dir": real, "setting": name, "real_flagged": float(np.mean(r >= 0)),
+                          "median_logit": float(np.median(r)), "n_real": len(r)}), flush=True)
+
+
 def run_smoke(det: str, root: str) -> None:
     net, _ = load_detector(det)
     real = score_arrays(net, _read(str(Path(root) / "Real_Faces"), SMOKE_NAME).images)
@@ -103,6 +137,7 @@ def main() -> None:
     ap.add_argument("--real", help="Held-out real faces (a folder).")
     ap.add_argument("--detector", default=DEFAULT_DETECTOR, help="Detector folder or packaged name.")
     ap.add_argument("--settings", default=",".join(SETTINGS), help="Comma-separated, of: " + ", ".join(SETTINGS))
+    ap.add_argument("--upscaled", action="store_true", help="Also the share of --real flagged after enlargements.")
     ap.add_argument("--smoke", metavar="DIR", help="Score the smoke set's 1024 px part instead (once, at the end).")
     args = ap.parse_args()
     if args.smoke:
@@ -112,8 +147,10 @@ def main() -> None:
         if not set(settings) <= set(SETTINGS):
             ap.error(f"--settings: unknown {sorted(set(settings) - set(SETTINGS))}; expected some of {list(SETTINGS)}")
         run_peers(args.detector, args.real, args.fakes, settings)
-    else:
-        ap.error("give --real and at least one fake folder, or --smoke DIR")
+    if args.upscaled and args.real:
+        run_upscaled(args.detector, args.real)
+    elif not args.smoke and not (args.real and args.fakes):
+        ap.error("give --real and at least one fake folder (or --upscaled), or --smoke DIR")
 
 
 if __name__ == "__main__":

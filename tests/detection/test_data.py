@@ -24,6 +24,7 @@ from ganforge.detection.data import (
     sample_generator,
     tile_origins,
     to_tensor,
+    upscale_window,
 )
 from ganforge.models.dcgan import DCGANGenerator
 
@@ -161,6 +162,33 @@ def test_exact_resize_ratios_are_drawn_exactly():
         Augment(resize_exact=(0.0,))
     with pytest.raises(ValueError, match="needs factors"):
         Augment(resize_exact_prob=0.5)
+
+
+def test_log_uniform_rescale_spends_each_octave_equally():
+    aug = Augment(resize_scale=(0.5, 8.0), resize_log=True)
+    rng = np.random.default_rng(0)
+    f = np.array([aug.rescale_factor(rng) for _ in range(8000)])
+    assert f.min() >= 0.5 and f.max() <= 8.0
+    octaves = np.histogram(np.log2(f), bins=4, range=(-1, 3))[0] / len(f)  # 0.5-1, 1-2, 2-4, 4-8
+    assert np.allclose(octaves, 0.25, atol=0.03)
+    uniform = np.array([Augment(resize_scale=(0.5, 8.0)).rescale_factor(rng) for _ in range(8000)])
+    assert np.mean(uniform > 4) > 0.5  # the plain draw lands mostly in the top octave
+
+
+def test_large_upscales_resize_only_a_window_a_crop_can_come_from():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (109, 89, 3), dtype=np.uint8)
+    win = upscale_window(img, 10.0, 64, rng)
+    assert win.shape == (11, 11, 3)  # ceil(64 / 10) + 4 source pixels
+    assert any(np.array_equal(win, img[t : t + 11, u : u + 11]) for t in range(99) for u in range(79))
+    assert upscale_window(img, 2.0, 64, rng) is img  # 178 px short side <= 4 x 64: the whole image
+    aug = Augment(resize_prob=1.0, resize_scale=(10.0, 12.0), resize_log=True, blur_prob=0, jpeg_prob=0)
+    out, applied = aug.apply(img, 64, np.random.default_rng(1))
+    assert out.shape == (64, 64, 3) and applied["resize"]
+    def roughness(a: np.ndarray) -> float:
+        return float(np.abs(np.diff(a.astype(np.int32), axis=1)).mean())
+
+    assert roughness(out) < 0.3 * roughness(img)  # enlarged 10-12x: smooth
 
 
 def test_augment_validates_its_ranges():

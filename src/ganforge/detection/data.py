@@ -10,10 +10,13 @@ image operation that changes the spectrum the detector looks at. Sources:
 
 Augmentation follows Wang et al. 2020 (CNNDetection, "Blur+JPEG (0.5)"): with probability ``blur_prob`` a Gaussian
 blur with sigma ~ U[blur_sigma], with probability ``jpeg_prob`` a JPEG re-compression at quality ~ U{jpeg_quality}
-(PIL), plus a random rescale (probability ``resize_prob``, factor ~ U[resize_scale], or with probability
-``resize_exact_prob`` one of the exact ratios ``resize_exact``), a random ``crop`` x ``crop`` patch and a horizontal
-flip. Exact ratios matter because a continuous draw almost never gives one: halving an image and scaling it back up
-(as the test view does for images smaller than the crop) leaves the very 2x2 pattern of generator upsampling, a
+(PIL), plus a random rescale (probability ``resize_prob``, factor ~ U[resize_scale], log-uniform with
+``resize_log``, or with probability ``resize_exact_prob`` one of the exact ratios ``resize_exact``), a random
+``crop`` x ``crop`` patch and a horizontal flip. A wide log-uniform range such as (0.5, 12) teaches what an upscaled
+real photo looks like (CelebA-HQ's reals are CelebA faces enlarged many times): without it, tiles of a real face
+enlarged 4x or more are smooth in a way no training image was, and the detector called them generated. Exact
+ratios matter because a continuous draw almost never gives one: halving an image and scaling it back up (as the
+test view does for images smaller than the crop) leaves the very 2x2 pattern of generator upsampling, a
 trace that no nearby ratio leaves. Images smaller than ``crop`` are upscaled (bicubic) so the short side equals
 ``crop``; that is explicit here and in the scored regions, never inside the network.
 
@@ -218,6 +221,18 @@ def rescale(arr: np.ndarray, factor: float) -> np.ndarray:
     return arr if size == (w, h) else _np(_pil(arr).resize(size, Image.BICUBIC))
 
 
+def upscale_window(arr: np.ndarray, factor: float, crop: int, rng: np.random.Generator) -> np.ndarray:
+    """Before a large upscale, a random window of ``arr`` just big enough for a ``crop`` patch of the result (with
+    2 source pixels to spare on each side), so that a 12x enlargement resizes a few hundred pixels, not the whole
+    picture. Unchanged when the enlarged image would be at most 4x the crop on its short side."""
+    h, w = arr.shape[:2]
+    if factor * min(h, w) <= 4 * crop:
+        return arr
+    n = int(np.ceil(crop / factor)) + 4
+    top, left = int(rng.integers(max(h - n, 0) + 1)), int(rng.integers(max(w - n, 0) + 1))
+    return arr[top : top + n, left : left + n]
+
+
 def fit_short_side(arr: np.ndarray, crop: int) -> np.ndarray:
     """Upscale (bicubic) so the short side is at least ``crop``; larger images are returned unchanged."""
     h, w = arr.shape[:2]
@@ -318,6 +333,7 @@ class Augment:
     resize_scale: tuple[float, float] = (0.5, 1.5)
     resize_exact: tuple[float, ...] = ()  # factors drawn exactly, with probability resize_exact_prob (e.g. 0.5)
     resize_exact_prob: float = 0.0
+    resize_log: bool = False  # draw the factor log-uniformly from resize_scale (each octave equally often)
     flip: bool = True
 
     def __post_init__(self) -> None:
@@ -365,9 +381,8 @@ class Augment:
 
         applied = dict.fromkeys(ProcessingStep, False)
         if happens(ProcessingStep.RESIZE, self.resize_prob):
-            factor = float(rng.uniform(*self.resize_scale))
-            if self.resize_exact and rng.random() < self.resize_exact_prob:
-                factor = float(rng.choice(self.resize_exact))
+            factor = self.rescale_factor(rng)
+            arr = upscale_window(arr, factor, crop, rng)
             out = rescale(arr, factor)
             applied[ProcessingStep.RESIZE] = out.shape != arr.shape
             arr = out
@@ -382,6 +397,15 @@ class Augment:
         if self.flip and rng.random() < 0.5:
             arr = arr[:, ::-1]
         return np.ascontiguousarray(arr), applied
+
+    def rescale_factor(self, rng: np.random.Generator) -> float:
+        """A rescale factor: uniform (or log-uniform with ``resize_log``) in ``resize_scale``, or with probability
+        ``resize_exact_prob`` one of ``resize_exact``."""
+        lo, hi = self.resize_scale
+        factor = float(np.exp(rng.uniform(np.log(lo), np.log(hi))) if self.resize_log else rng.uniform(lo, hi))
+        if self.resize_exact and rng.random() < self.resize_exact_prob:
+            factor = float(rng.choice(self.resize_exact))
+        return factor
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

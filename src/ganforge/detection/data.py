@@ -12,9 +12,10 @@ Augmentation follows Wang et al. 2020 (CNNDetection, "Blur+JPEG (0.5)"): with pr
 blur with sigma ~ U[blur_sigma], with probability ``jpeg_prob`` a JPEG re-compression at quality ~ U{jpeg_quality}
 (PIL), plus a random rescale (probability ``resize_prob``, factor ~ U[resize_scale], log-uniform with
 ``resize_log``, or with probability ``resize_exact_prob`` one of the exact ratios ``resize_exact``), a random
-``crop`` x ``crop`` patch and a horizontal flip. A wide log-uniform range such as (0.5, 12) teaches what an upscaled
-real photo looks like (CelebA-HQ's reals are CelebA faces enlarged many times): without it, tiles of a real face
-enlarged 4x or more are smooth in a way no training image was, and the detector called them generated. Exact
+``crop`` x ``crop`` patch and a horizontal flip. A wide log-uniform range such as (0.5, 12) shows the detector
+enlarged pictures of both classes (CelebA-HQ's reals are CelebA faces enlarged many times): a face detector taught
+smooth "blob" fakes and no enlarged reals called 97-100 % of real faces enlarged 10x generated, and this range brought
+that to 0.2 %, but it cost ranking after JPEG + 0.5x on held-out peers (BENCHMARKS.md, twentieth session). Exact
 ratios matter because a continuous draw almost never gives one: halving an image and scaling it back up (as the
 test view does for images smaller than the crop) leaves the very 2x2 pattern of generator upsampling, a
 trace that no nearby ratio leaves. Images smaller than ``crop`` are upscaled (bicubic) so the short side equals

@@ -272,10 +272,10 @@ class Trainer:
         """Train to ``cfg.kimg`` (or until a metric's stopping rule holds); Ctrl-C saves, says how to resume, and
         re-raises ``KeyboardInterrupt``."""
         total = int(self.cfg.kimg * 1000)
-        self._open_run()
-        log = _StatsLog(self)
         bar = None
-        try:  # from here on Ctrl-C saves and says how to resume (tqdm's start and the first checkpoint included)
+        try:  # from here on Ctrl-C saves and says how to resume (the run's opening lines and tqdm's start included:
+            self._open_run()  # a Ctrl-C right after "data: ..." is printed must not escape unsaved)
+            log = _StatsLog(self)
             bar = tqdm(total=total, initial=self.nimg, unit="img", unit_scale=True, dynamic_ncols=True,
                        disable=not (self.dist.is_main and self.progress), smoothing=0.1)
             for event in self.events:

@@ -15,7 +15,7 @@ For every fake folder and setting one JSON line reports:
 ``--upscaled`` adds, per enlargement of the reals alone (Lanczos 4x; Lanczos 10x then JPEG 90; bilinear 6x then
 JPEG 90: CelebA-HQ's reals are CelebA faces enlarged about that much, and training enlarges with bicubic only), one
 line with the share of those enlarged reals called fake (``real_flagged``): a real photo must not be called generated
-because it was enlarged.
+because it was enlarged; and per fake folder given, the figures above for the same enlargement of reals and fakes.
 
 A ``pooled`` line per setting scores the reals against all fake folders together (one real half, one fake half
 made of every folder). ``--smoke DIR`` instead scores ``DIR/Fake_Faces`` vs ``DIR/Real_Faces`` restricted to the
@@ -114,13 +114,18 @@ def run_peers(det: str, real: str, fakes: list[str], settings: list[str]) -> Non
                           **measure(r, np.concatenate(pooled)), "seconds": round(time.time() - t0, 1)}), flush=True)
 
 
-def run_upscaled(det: str, real: str) -> None:
+def run_upscaled(det: str, real: str, fakes: list[str]) -> None:
     net, _ = load_detector(det)
     images = _read(real).images
+    named = [f.split("=", 1) if "=" in f else (Path(f).name, f) for f in fakes]
     for name, enlarge in UPSCALED.items():
         r = score_arrays(net, images, perturb=enlarge)  # type: ignore[arg-type]
         print(json.dumps({"detector": det, "real_dir": real, "setting": name, "real_flagged": float(np.mean(r >= 0)),
                           "median_logit": float(np.median(r)), "n_real": len(r)}), flush=True)
+        for fake, path in named:
+            f = score_arrays(net, _read(path).images, perturb=enlarge)  # type: ignore[arg-type]
+            print(json.dumps({"detector": det, "fake": fake, "fake_dir": path, "setting": name, **measure(r, f)}),
+                  flush=True)
 
 
 def run_smoke(det: str, root: str) -> None:
@@ -148,7 +153,7 @@ def main() -> None:
             ap.error(f"--settings: unknown {sorted(set(settings) - set(SETTINGS))}; expected some of {list(SETTINGS)}")
         run_peers(args.detector, args.real, args.fakes, settings)
     if args.upscaled and args.real:
-        run_upscaled(args.detector, args.real)
+        run_upscaled(args.detector, args.real, args.fakes)
     elif not args.smoke and not (args.real and args.fakes):
         ap.error("give --real and at least one fake folder (or --upscaled), or --smoke DIR")
 

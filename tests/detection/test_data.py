@@ -13,6 +13,7 @@ from ganforge.detection.data import (
     Augment,
     Perturbation,
     center_crop,
+    enlargement_factor,
     gaussian_blur,
     inference_view,
     is_checkpoint,
@@ -187,6 +188,23 @@ def test_large_upscales_resize_only_a_window_a_crop_can_come_from():
     assert out.shape == (64, 64, 3) and applied["resize"]
     step = np.abs(np.diff(out.astype(np.int32), axis=1)).mean()  # neighbour differences: enlarged 10-12x is smooth
     assert step < 0.3 * np.abs(np.diff(img.astype(np.int32), axis=1)).mean()
+
+
+def test_enlarged_pictures_are_found_and_scored_at_their_source_size():
+    rng = np.random.default_rng(0)
+
+    def photo(size: int) -> np.ndarray:  # detail down to about two pixels, as in a photo (pure noise has more)
+        return gaussian_blur(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), 1.0)
+
+    src = photo(64)
+    assert enlargement_factor(photo(512), 64) == 1  # as taken: fine detail everywhere
+    for k in (2, 4, 8):
+        big = rescale(src, k)
+        assert enlargement_factor(big, 64) == k
+        assert enlargement_factor(jpeg(big, 90), 64) == k  # the JPEG on its way does not hide it
+    assert enlargement_factor(rescale(src, 8), 128) == 4  # only factors that leave min_side pixels are tried
+    assert len(regions(rescale(src, 4), 32, 3)) == 4  # 256 px shrunk back to 64: 2 x 2 tiles, not 4 x 4
+    assert len(regions(photo(256), 32, 3)) == 16
 
 
 def test_augment_validates_its_ranges():

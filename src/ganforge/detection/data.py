@@ -23,8 +23,9 @@ trace that no nearby ratio leaves. Images smaller than ``crop`` are upscaled (bi
 
 Scoring (``regions``): an image is scored on up to ``MAX_TILES_PER_SIDE`` x ``MAX_TILES_PER_SIDE`` ``crop`` x ``crop``
 tiles at native resolution, spread evenly over it and started on the 8x8 JPEG grid, never on a global resize (which
-erases the traces, issue 17); a predict or eval averages the tiles' logits. Older detectors recorded a test view: a
-"center-crop" one is scored the same way, a "resize" one is refused (``REMOVED_VIEWS``).
+erases the traces, issue 17); a picture that was enlarged (``enlargement_factor``) is first shrunk back by that
+factor, to the size its traces are at; a predict or eval averages the tiles' logits. Older detectors recorded a test
+view: a "center-crop" one is scored the same way, a "resize" one is refused (``REMOVED_VIEWS``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ VIEWS = (VIEW, "center-crop")  # "center-crop": older detectors' name for it, sc
 REMOVED_VIEWS = {"resize": "a global resize of the whole image to the crop, which erases the traces; removed, "
                            "images are scored on tiles at native resolution"}
 MAX_TILES_PER_SIDE = 4  # at most 16 regions per image
+ENLARGEMENTS = (8, 6, 4, 3, 2)  # factors enlargement_factor tries, largest first
+ENLARGED_RMS = 4.0  # grey levels; chosen on training-split reals and fakes (BENCHMARKS.md, twentieth session)
 
 
 @dataclass
@@ -234,6 +237,28 @@ def upscale_window(arr: np.ndarray, factor: float, crop: int, rng: np.random.Gen
     return arr[top : top + n, left : left + n]
 
 
+def enlargement_factor(arr: np.ndarray, min_side: int, rms: float = ENLARGED_RMS) -> int:
+    """The largest ``k`` of ``ENLARGEMENTS`` by which ``arr [H, W, C]`` looks enlarged, else 1.
+
+    A picture enlarged ``k`` times holds nothing finer than its source: shrinking it ``k`` times (box filter) and
+    enlarging it back (bicubic) changes its grey levels by less than ``rms`` (root mean square). Pictures as taken,
+    and generators' samples, change by 7-15 levels at ``k = 2`` (5th-95th percentile of CelebA faces as stored and of
+    64 px fakes); CelebA faces enlarged 2-8x with bicubic, even after JPEG 75-90, by 0.6-2.7 at their own ``k``.
+    Only factors that leave a short side of at least ``min_side`` are tried.
+    """
+    g = _pil(arr).convert("L")
+    w, h = g.size
+    ref = np.asarray(g, dtype=np.float64)
+    for k in ENLARGEMENTS:
+        if min(w, h) < k * min_side:
+            continue
+        small = g.resize((round(w / k), round(h / k)), Image.BOX)
+        back = np.asarray(small.resize((w, h), Image.BICUBIC), dtype=np.float64)
+        if np.sqrt(np.mean((back - ref) ** 2)) < rms:
+            return k
+    return 1
+
+
 def fit_short_side(arr: np.ndarray, crop: int) -> np.ndarray:
     """Upscale (bicubic) so the short side is at least ``crop``; larger images are returned unchanged."""
     h, w = arr.shape[:2]
@@ -289,9 +314,14 @@ def regions(
     arr: np.ndarray, crop: int, channels: int, name: str = "image", per_side: int = MAX_TILES_PER_SIDE
 ) -> list[np.ndarray]:
     """The ``[crop, crop, channels]`` uint8 tiles an image is scored on, at native resolution (``tile_origins`` along
-    each side; an image smaller than ``crop`` is first upscaled so its short side is ``crop``, explicitly).
-    Channels are converted explicitly (:func:`to_channels`)."""
+    each side; an image smaller than ``crop`` is first upscaled so its short side is ``crop``, explicitly), or, for a
+    picture that was enlarged (:func:`enlargement_factor`, keeping a short side of at least ``2 * crop``), at the
+    size it was enlarged from: its native pixels hold no trace finer than that, and enlarged real photos scored at
+    native size looked generated to the face detector. Channels are converted explicitly (:func:`to_channels`)."""
     arr = fit_short_side(to_channels(arr, channels, name), crop)
+    k = enlargement_factor(arr, 2 * crop)
+    if k > 1:  # an enlarged picture is scored at the size it was enlarged from, where its traces are
+        arr = _np(_pil(arr).resize((round(arr.shape[1] / k), round(arr.shape[0] / k)), Image.BOX))
     h, w = arr.shape[:2]
     return [arr[t : t + crop, u : u + crop] for t in tile_origins(h, crop, per_side)
             for u in tile_origins(w, crop, per_side)]

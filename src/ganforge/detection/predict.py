@@ -6,8 +6,9 @@ the training configuration and sources, and the calibration results (temperature
 that record a removed mode (``ganforge.detection.config.removed_modes``) are refused with its name.
 
 Any picture is scored the same way (issue 17, "any picture"): channels converted explicitly, up to 16 ``crop`` x
-``crop`` tiles at native resolution (``ganforge.detection.data.regions``; an image smaller than the crop is upscaled
-to it), one logit per tile, and the image's logit is their mean. ``predict_path`` says how many regions it scored.
+``crop`` tiles at native resolution (``ganforge.detection.data.regions``; an image smaller than the crop is upscaled to
+it, an enlarged one shrunk back to the size it was enlarged from), one logit per tile, and the image's logit is their
+mean. ``predict_path`` says how many regions it scored.
 
 Packaged detectors are named like packaged generators (``PACKAGED_DETECTORS``): ``faces``, the face detector shipped
 in ``ganforge/pretrained/faces-detector`` (its README says what it was trained on and how it measures), is the one

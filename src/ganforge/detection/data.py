@@ -51,6 +51,7 @@ REMOVED_VIEWS = {"resize": "a global resize of the whole image to the crop, whic
                            "images are scored on tiles at native resolution"}
 MAX_TILES_PER_SIDE = 4  # at most 16 regions per image
 ENLARGEMENTS = (8, 6, 4, 3, 2)  # factors enlargement_factor tries, largest first
+ENLARGEMENT_WINDOW = 1024  # pixels per side enlargement_factor looks at
 ENLARGED_RMS = 4.0  # grey levels; chosen on training-split reals and fakes (BENCHMARKS.md, twentieth session)
 
 
@@ -244,10 +245,16 @@ def enlargement_factor(arr: np.ndarray, min_side: int, rms: float = ENLARGED_RMS
     enlarging it back (bicubic) changes its grey levels by less than ``rms`` (root mean square). Pictures as taken,
     and generators' samples, change by 7-15 levels at ``k = 2`` (5th-95th percentile of CelebA faces as stored and of
     64 px fakes); CelebA faces enlarged 2-8x with bicubic, even after JPEG 75-90, by 0.6-2.7 at their own ``k``.
-    Only factors that leave a short side of at least ``min_side`` are tried.
+    Only factors that leave a short side of at least ``min_side`` are tried; the test looks at the central
+    ``ENLARGEMENT_WINDOW`` pixels of larger pictures (an enlargement enlarges every part alike).
     """
     g = _pil(arr).convert("L")
     w, h = g.size
+    side = max(ENLARGEMENT_WINDOW, max(ENLARGEMENTS) * min_side)
+    if max(w, h) > side:
+        left, top = max(0, (w - side) // 2), max(0, (h - side) // 2)
+        g = g.crop((left, top, left + min(w, side), top + min(h, side)))
+        w, h = g.size
     ref = np.asarray(g, dtype=np.float64)
     for k in ENLARGEMENTS:
         if min(w, h) < k * min_side:

@@ -169,10 +169,11 @@ def predict_cmd(args: tuple[str, ...], fmt: str, out: str | None, batch: int, de
     DET: a detector folder or a packaged detector's name; without it, the packaged face detector `faces`
     (trained on CelebA faces against ganforge's own face generators; see its README).
     Any size and mode (grey, RGB, RGBA, CMYK, palette): each picture is scored on up to 16 tiles at its
-    native resolution (a picture smaller than the detector's crop is upscaled to it) and the tiles' logits
-    are averaged. One record per file: path, probability (that it is generated), label (fake when the
-    probability is >= 0.5), regions (tiles scored), error (why a file could not be read; the rest of the
-    folder is still scored). Exit status: 0 if at least one image was scored, 1 if none could be.
+    native resolution (a picture smaller than the detector's crop is upscaled to it; one that was enlarged
+    2-8x is first shrunk back to the size it was enlarged from) and the tiles' logits are averaged. One
+    record per file: path, probability (that it is generated), label (fake when the probability is
+    >= 0.5), regions (tiles scored), error (why a file could not be read; the rest of the folder is still
+    scored). Exit status: 0 if at least one image was scored, 1 if none could be.
     Examples:
       ganforge detect predict photo.jpg                  # the packaged face detector
       ganforge detect predict ./folder --format csv > scores.csv

@@ -97,9 +97,14 @@ def _read(path: str, pattern: re.Pattern | None = None) -> ImageSet:
     return images
 
 
+def _named(fakes: list[str]) -> list[tuple[str, str]]:
+    """``NAME=DIR`` (or ``DIR``, named by its last part) -> (name, dir)."""
+    return [tuple(f.split("=", 1)) if "=" in f else (Path(f).name, f) for f in fakes]  # type: ignore[misc]
+
+
 def run_peers(det: str, real: str, fakes: list[str], settings: list[str]) -> None:
     net, _ = load_detector(det)
-    named = [f.split("=", 1) if "=" in f else (Path(f).name, f) for f in fakes]
+    named = _named(fakes)
     real_set = _read(real)
     for setting in settings:
         perturb, t0 = SETTINGS[setting], time.time()
@@ -117,13 +122,13 @@ def run_peers(det: str, real: str, fakes: list[str], settings: list[str]) -> Non
 def run_upscaled(det: str, real: str, fakes: list[str]) -> None:
     net, _ = load_detector(det)
     images = _read(real).images
-    named = [f.split("=", 1) if "=" in f else (Path(f).name, f) for f in fakes]
+    fake_sets = [(fake, path, _read(path).images) for fake, path in _named(fakes)]  # read once, enlarged 3 ways
     for name, enlarge in UPSCALED.items():
         r = score_arrays(net, images, perturb=enlarge)  # type: ignore[arg-type]
         print(json.dumps({"detector": det, "real_dir": real, "setting": name, "real_flagged": float(np.mean(r >= 0)),
                           "median_logit": float(np.median(r)), "n_real": len(r)}), flush=True)
-        for fake, path in named:
-            f = score_arrays(net, _read(path).images, perturb=enlarge)  # type: ignore[arg-type]
+        for fake, path, fake_images in fake_sets:
+            f = score_arrays(net, fake_images, perturb=enlarge)  # type: ignore[arg-type]
             print(json.dumps({"detector": det, "fake": fake, "fake_dir": path, "setting": name, **measure(r, f)}),
                   flush=True)
 

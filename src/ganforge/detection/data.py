@@ -248,6 +248,8 @@ def enlargement_factor(arr: np.ndarray, min_side: int, rms: float = ENLARGED_RMS
     Only factors that leave a short side of at least ``min_side`` are tried; the test looks at the central
     ``ENLARGEMENT_WINDOW`` pixels of larger pictures (an enlargement enlarges every part alike).
     """
+    if min(arr.shape[:2]) < min(ENLARGEMENTS) * min_side:  # too small for any factor: the common case, kept cheap
+        return 1
     g = _pil(arr).convert("L")
     w, h = g.size
     side = max(ENLARGEMENT_WINDOW, max(ENLARGEMENTS) * min_side)

@@ -127,6 +127,35 @@ def test_reconstruction_is_part_of_the_discriminator_loss():
     assert D.decode_whole.body[2].weight.grad.abs().sum() > 0
 
 
+def test_lazy_reconstruction_runs_every_kth_step_k_times_heavier():
+    G, D = build()
+    D.eval()
+    batch = _batch()
+    every = build_loss("fastgan", {"G": G, "D": D})
+    lazy = build_loss("fastgan", {"G": G, "D": D}, recon_interval=3)
+    plain = build_loss("fastgan", {"G": G, "D": D}, recon_weight=0.0)
+    seen = []
+    for step in range(4):
+        want = {}
+        for name, loss in (("every", every), ("plain", plain), ("lazy", lazy)):
+            torch.manual_seed(step)  # the same augmentation (and quadrant) for each
+            want[name] = loss.accumulate_gradients("Dmain", batch, 1.0)
+            D.zero_grad()
+        got, full = want["lazy"], want["every"]
+        seen.append("loss/recon" in got)
+        expected = full["loss/D"] + 2 * full["loss/recon"] if seen[-1] else want["plain"]["loss/D"]
+        assert got["loss/D"] == pytest.approx(expected, rel=1e-5)
+        lazy.after_step(step, 0)
+    assert seen == [True, False, False, True]
+    resumed = build_loss("fastgan", {"G": G, "D": D}, recon_interval=3)
+    resumed.load_state_dict(lazy.state_dict())
+    assert resumed.step == 4
+    resumed.load_state_dict({})  # a checkpoint from before the option: starts counting at 0
+    assert resumed.step == 0
+    with pytest.raises(ValueError, match="unknown keys"):
+        resumed.load_state_dict({"p": 0.1})
+
+
 def test_discriminator_step_runs_under_torch_compile():
     """``--compile`` compiles ``forward`` only; the reconstruction pass must go through it too, or the compiled
     and eager passes update the batch-norm buffers two ways and backward raises (it did before)."""
@@ -145,6 +174,9 @@ def test_loss_validation():
     G, D = build()
     with pytest.raises(ValueError, match="recon must be"):
         build_loss("fastgan", {"G": G, "D": D}, recon="lpips")
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="recon_interval must be"):
+            build_loss("fastgan", {"G": G, "D": D}, recon_interval=bad)
     with pytest.raises(ValueError, match="needs a discriminator with .reconstruct"):
         from ganforge.models.dcgan import DCGANDiscriminator
 

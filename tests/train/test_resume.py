@@ -91,6 +91,13 @@ def test_resume_is_bitwise_identical_for_every_family(tmp_path, family):
     _assert_bitwise_resume(lambda sub, **kw: tiny(tmp_path / sub, **{**extra, "max_images": 64, **kw}))
 
 
+def test_lazy_fastgan_reconstruction_resumes_bitwise(tmp_path):
+    """The half run stops after 4 steps, in the middle of a 3-step reconstruction cycle: the loss's step count
+    must come back with the checkpoint, or the resumed run reconstructs on other steps."""
+    extra = {**FAMILIES["fastgan"], "loss_kwargs": {"recon_interval": 3}}
+    _assert_bitwise_resume(lambda sub, **kw: tiny(tmp_path / sub, **{**extra, "max_images": 64, **kw}))
+
+
 def test_every_family_has_a_resume_test():
     from ganforge.train.recipes import recipe_names
 

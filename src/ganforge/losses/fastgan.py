@@ -6,7 +6,8 @@ reconstruction term, with DiffAugment (Zhao et al. 2020) on every image D sees.
   reconstruction on real images only; ``L`` is a plain L1 (or L2) distance because the paper's LPIPS weights cannot
   be had offline. ``T`` is DiffAugment: the decoders reconstruct the augmented real, as in the paper's code.
   With ``recon_interval`` k > 1 the term is computed on every k-th step only, weighted k times (lazy, as StyleGAN2
-  computes R1 every 16 steps): the decoders are a fifth of a 64 px step, so k = 4 gives about 1.2x the images/s.
+  computes R1 every 16 steps). At 64 px on one CPU core k = 4 gave 1.13x the images/s and a worse FID per image,
+  even to slightly ahead per hour over two pairs of runs (BENCHMARKS.md, twenty-first session): an option.
 - ``Gmain``: ``-D(T(G(z)))``.
 
 Needs a discriminator with ``reconstruct(img, c) -> (logits, [(reconstruction, target), ...])``

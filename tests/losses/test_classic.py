@@ -12,9 +12,11 @@ from ganforge.losses import Batch, build_loss
 from ganforge.losses.classic import (
     d_loss_hinge,
     d_loss_logistic,
+    d_loss_relativistic,
     d_loss_wasserstein,
     g_loss_minimax,
     g_loss_nonsaturating,
+    g_loss_relativistic,
     gradient_penalty,
     r1_penalty,
 )
@@ -49,6 +51,15 @@ def test_nonsaturating_g_is_minus_log_d():
 def test_hinge():
     want = mean([max(0, 1 - r) for r in REAL.tolist()]) + mean([max(0, 1 + f) for f in FAKE.tolist()])
     assert d_loss_hinge(REAL, FAKE).item() == pytest.approx(want, rel=1e-6)
+
+
+def test_relativistic_pairs_each_real_with_its_fake():
+    want_d = mean([-math.log(sig(r - f)) for r, f in zip(REAL.tolist(), FAKE.tolist(), strict=True)])
+    want_g = mean([-math.log(sig(f - r)) for r, f in zip(REAL.tolist(), FAKE.tolist(), strict=True)])
+    assert d_loss_relativistic(REAL, FAKE).item() == pytest.approx(want_d, rel=1e-6)
+    assert g_loss_relativistic(FAKE, REAL).item() == pytest.approx(want_g, rel=1e-6)
+    with pytest.raises(ValueError, match="pairs each real"):
+        d_loss_relativistic(REAL, FAKE[:2])
 
 
 def test_wasserstein():
@@ -147,3 +158,39 @@ def test_r1_gradient_reaches_d_parameters():
 def test_r1_gamma_is_validated(bad):
     with pytest.raises(ValueError, match="r1_gamma"):
         build_loss("non-saturating", {"G": _Identity(), "D": Linear(torch.ones(4))}, r1_gamma=bad)
+
+
+def test_r2_adds_half_gamma_times_the_squared_input_gradient_on_fakes():
+    D = Linear(torch.tensor([3.0, 4.0, 0.0, 0.0]))  # ||grad_x D|| = 5 everywhere: each penalty is 25
+    real, z = torch.randn(5, 1, 2, 2), torch.randn(5, 4)
+    nets = {"G": _Identity(), "D": D}
+    plain = build_loss("relativistic", nets).accumulate_gradients("Dmain", Batch(real, None, z, None), 1.0)
+    both = build_loss("relativistic", nets, r1_gamma=0.2, r2_gamma=0.4)
+    stats = both.accumulate_gradients("Dmain", Batch(real, None, z, None), 1.0)
+    assert stats["loss/r1"] == pytest.approx(25.0, rel=1e-5) and stats["loss/r2"] == pytest.approx(25.0, rel=1e-5)
+    assert stats["loss/D"] == pytest.approx(plain["loss/D"] + 0.5 * (0.2 + 0.4) * 25.0, rel=1e-5)
+    assert plain["loss/D"] == pytest.approx(d_loss_relativistic(D(real), D(z.view(-1, 1, 2, 2))).item(), rel=1e-6)
+    with pytest.raises(ValueError, match="r2_gamma"):
+        build_loss("relativistic", nets, r2_gamma=-1.0)
+
+
+def test_relativistic_g_phase_moves_g_only_against_fixed_real_logits():
+    """G's loss and gradients are the formula's with D(real) held constant (no gradient flows through it)."""
+
+    class Shift(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.b = nn.Parameter(torch.tensor(0.5))
+
+        def forward(self, z, c=None):
+            return z.view(-1, 1, 2, 2) + self.b
+
+    G, D = Shift(), Linear(torch.tensor([1.0, -2.0, 0.5, 1.0]))
+    real, z = torch.randn(4, 1, 2, 2), torch.randn(4, 4)
+    stats = build_loss("relativistic", {"G": G, "D": D}).accumulate_gradients("Gmain", Batch(real, None, z, None), 1.0)
+    b = torch.tensor(0.5, requires_grad=True)
+    want = torch.nn.functional.softplus(D(real).detach() - D(z.view(-1, 1, 2, 2) + b)).mean()
+    grad_b, grad_a = torch.autograd.grad(want, [b, D.a])
+    assert stats["loss/G"] == pytest.approx(want.item(), rel=1e-6)
+    assert G.b.grad.item() == pytest.approx(grad_b.item(), rel=1e-5)
+    assert torch.allclose(D.a.grad, grad_a, atol=1e-6)  # the fake path only: D(real) is a constant here

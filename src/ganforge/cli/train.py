@@ -98,7 +98,9 @@ def _model_choices() -> list[str]:
 @click.option("--z-dim", type=click.IntRange(1), help="Latent size. [default: 100]")
 @click.option("--g-kwargs", callback=json_dict, help="Generator options as JSON, e.g. '{\"width\": 32}'.")
 @click.option("--d-kwargs", callback=json_dict, help="Discriminator options as JSON.")
-@click.option("--loss", help="Loss name (default: the family's; minimax, non-saturating, hinge, wgan-gp, ...).")
+@click.option(
+    "--loss", help="Loss name (default: the family's; minimax, non-saturating, hinge, wgan-gp, relativistic, ...)."
+)
 @click.option("--loss-kwargs", callback=json_dict, help="Loss options as JSON.")
 @click.option(
     "--schedule-kwargs",
@@ -109,6 +111,7 @@ def _model_choices() -> list[str]:
 @click.option("--pack", type=click.IntRange(1), help="PacGAN: D judges N samples at once (gan, dcgan: d_kwargs.pack).")
 @click.option("--mbstd-group", type=click.IntRange(2), help="Minibatch stddev in D over groups of N (gan, dcgan).")
 @click.option("--r1-gamma", type=click.FloatRange(0), help="R1 penalty on reals, classic losses: loss_kwargs.r1_gamma.")
+@click.option("--r2-gamma", type=click.FloatRange(0), help="R2 penalty on fakes, classic losses: loss_kwargs.r2_gamma.")
 @click.option(
     "--augment",
     type=click.Choice(["none", "diffaugment"]),
@@ -162,10 +165,12 @@ def train(
       ganforge train --resume runs/00001-fastgan-faces --kimg 1150 --ema-kimg 10 --lr-rampdown 0.15
       torchrun --nproc_per_node 2 -m ganforge train --device cpu
     """
-    coverage = {k: options.pop(k) for k in ("pack", "mbstd_group", "r1_gamma")}
+    shortcuts = (("d_kwargs", "pack"), ("d_kwargs", "mbstd_group"), ("loss_kwargs", "r1_gamma"),
+                 ("loss_kwargs", "r2_gamma"))
+    coverage = {name: options.pop(name) for _, name in shortcuts}
     augment = options.pop("augment")
     given = {_FIELDS[k]: v for k, v in options.items() if v is not None}
-    for key, name in (("d_kwargs", "pack"), ("d_kwargs", "mbstd_group"), ("loss_kwargs", "r1_gamma")):
+    for key, name in shortcuts:
         if coverage[name] is not None:  # shortcuts for one key of the kwargs dicts
             given[key] = {**given.get(key, {}), name: coverage[name]}
     if "channels" in given:

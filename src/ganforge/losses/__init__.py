@@ -9,7 +9,7 @@ from torch import nn
 # Explicit imports (no dotted strings): the family-specific modules register their losses on import.
 from ganforge.losses import fastgan, stylegan, unit  # noqa: F401
 from ganforge.losses.base import LOSSES, Batch, Loss, Phase, register_loss
-from ganforge.losses.classic import AdversarialLoss
+from ganforge.losses.classic import KINDS, AdversarialLoss
 
 __all__ = ["LOSSES", "Batch", "Loss", "Phase", "build_loss", "loss_names", "register_loss"]
 
@@ -22,7 +22,7 @@ def _classic(kind: str) -> Callable[..., Loss]:
     return build
 
 
-for _kind in ("minimax", "non-saturating", "hinge", "wgan-gp"):
+for _kind in KINDS:
     register_loss(_kind)(_classic(_kind))
 
 

@@ -6,11 +6,17 @@
 - ``hinge`` (Lim & Ye 2017; Miyato et al. 2018): D ``relu(1 - l_real) + relu(1 + l_fake)``, G ``-l_fake``.
 - ``wgan-gp`` (Gulrajani et al. 2017): D ``l_fake - l_real + lambda (||grad D(x_hat)|| - 1)^2`` plus ProGAN's drift
   ``eps * l_real^2``; G ``-l_fake``.
+- ``relativistic`` (the relativistic pairing GAN, RpGAN: Jolicoeur-Martineau, "The relativistic discriminator",
+  ICLR 2019; as R3GAN uses it with R1 + R2, Huang et al., "The GAN is dead; long live the GAN!", NeurIPS 2024):
+  each real is paired with one fake of the batch, D ``softplus(l_fake - l_real)``, G ``softplus(l_real - l_fake)``
+  with ``l_real`` fixed. D judges whether the real is more real than its fake, not where a sample lies, which the
+  R3GAN paper shows removes mode dropping that the logistic loss keeps. The G phase therefore also runs D on reals.
 
 Any of them takes ``r1_gamma``: the zero-centred gradient penalty on reals, ``gamma / 2 * E ||grad_x D(x)||^2``
 (R1, Mescheder, Geiger & Nowozin, "Which Training Methods for GANs do actually Converge?", ICML 2018), computed in
 the D phase of every step. For a packed D (PacGAN) the gradient is that of each pack's logit, so the penalty is the
-squared norm over the whole pack, averaged over packs.
+squared norm over the whole pack, averaged over packs. ``r2_gamma`` is the same penalty on generated images (R2,
+Mescheder et al. 2018; R3GAN keeps both, ``gamma`` equal).
 
 With ``sigmoid(l) = D``: ``log D = -softplus(-l)`` and ``log(1 - D) = -softplus(l)``.
 
@@ -61,6 +67,24 @@ def g_loss_wasserstein(fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean()
 
 
+def d_loss_relativistic(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """RpGAN's D: ``-log sigmoid(l_real - l_fake)`` averaged over the pairs (``real``, ``fake`` both ``[N]``)."""
+    return F.softplus(fake - _paired(real, fake)).mean()
+
+
+def g_loss_relativistic(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """RpGAN's G: ``-log sigmoid(l_fake - l_real)``; ``real`` is treated as a constant."""
+    return F.softplus(_paired(real, fake).detach() - fake).mean()
+
+
+def _paired(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """``real`` unchanged once it is checked to pair one-to-one with ``fake``."""
+    if real.shape != fake.shape:
+        raise ValueError(f"the relativistic loss pairs each real with one generated image, got logits of shapes "
+                         f"{tuple(real.shape)} and {tuple(fake.shape)}: give D as many of each per batch")
+    return real
+
+
 def gradient_penalty(
     D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None, target: float = 1.0
 ) -> torch.Tensor:
@@ -85,6 +109,22 @@ def r1_penalty(
     return grad.square().sum() / logits.shape[0], logits
 
 
+KINDS = ("minimax", "non-saturating", "hinge", "wgan-gp", "relativistic")
+D_LOSSES = {
+    "minimax": d_loss_logistic,
+    "non-saturating": d_loss_logistic,
+    "hinge": d_loss_hinge,
+    "wgan-gp": d_loss_wasserstein,
+    "relativistic": d_loss_relativistic,
+}
+G_LOSSES = {
+    "minimax": g_loss_minimax,
+    "non-saturating": g_loss_nonsaturating,
+    "hinge": g_loss_wasserstein,
+    "wgan-gp": g_loss_wasserstein,
+}
+
+
 class AdversarialLoss(Loss):
     """Loss for the classic families: ``k`` D phases then one G phase per training step."""
 
@@ -100,56 +140,62 @@ class AdversarialLoss(Loss):
         augment_p: float = 1.0,
         augment_policy: str = DIFFAUGMENT_POLICY,
         r1_gamma: float = 0.0,
+        r2_gamma: float = 0.0,
     ) -> None:
         if augment not in CLASSIC_AUGMENT:
             raise ValueError(f"augment must be one of {CLASSIC_AUGMENT}, got {augment!r}")
         self.augment = DiffAugment(augment_policy, augment_p) if augment == "diffaugment" else None
-        if kind not in ("minimax", "non-saturating", "hinge", "wgan-gp"):
-            raise ValueError(f"unknown loss kind {kind!r}")
+        if kind not in KINDS:
+            raise ValueError(f"unknown loss kind {kind!r}; expected one of {KINDS}")
         if d_steps < 1:
             raise ValueError(f"d_steps must be >= 1, got {d_steps}")
-        if isinstance(r1_gamma, bool) or not isinstance(r1_gamma, (int, float)) or r1_gamma < 0:
-            raise ValueError(f"r1_gamma must be a number >= 0, got {r1_gamma!r}")
+        for name, gamma in (("r1_gamma", r1_gamma), ("r2_gamma", r2_gamma)):
+            if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or gamma < 0:
+                raise ValueError(f"{name} must be a number >= 0, got {gamma!r}")
         self.G, self.D, self.kind = G, D, kind
-        self.gp_weight, self.drift, self.r1_gamma = gp_weight, drift, float(r1_gamma)
+        self.gp_weight, self.drift = gp_weight, drift
+        self.r1_gamma, self.r2_gamma = float(r1_gamma), float(r2_gamma)
         self.phases = [Phase("Dmain", "D", repeat=d_steps, counts_images=True), Phase("Gmain", "G")]
 
     def accumulate_gradients(self, phase: str, batch: Batch, gain: float) -> dict[str, float]:
         if phase == "Gmain":
             fake_logits = self.run_D(self.G(batch.z, batch.gen_c), batch.gen_c)
-            g = {
-                "minimax": g_loss_minimax,
-                "non-saturating": g_loss_nonsaturating,
-                "hinge": g_loss_wasserstein,
-                "wgan-gp": g_loss_wasserstein,
-            }[self.kind](fake_logits)
+            if self.kind == "relativistic":
+                with torch.no_grad():
+                    real_logits = self.run_D(batch.real, batch.real_c)
+                g = g_loss_relativistic(fake_logits, real_logits)
+            else:
+                g = G_LOSSES[self.kind](fake_logits)
             (g * gain).backward()
             return {"loss/G": g.item()}
         if phase == "Dmain":
             with torch.no_grad():
                 fake = self.G(batch.z, batch.gen_c)
             stats = {}
-            if self.r1_gamma > 0:
-                r1, real_logits = r1_penalty(self.run_D, batch.real, batch.real_c)
-                stats["loss/r1"] = r1.item()
-            else:
-                real_logits = self.run_D(batch.real, batch.real_c)
-            fake_logits = self.run_D(fake, batch.gen_c)
-            if self.kind in ("minimax", "non-saturating"):
-                d = d_loss_logistic(real_logits, fake_logits)
-            elif self.kind == "hinge":
-                d = d_loss_hinge(real_logits, fake_logits)
-            else:
-                d = d_loss_wasserstein(real_logits, fake_logits)
+            real_logits, r1 = self.logits_and_penalty(batch.real, batch.real_c, self.r1_gamma)
+            fake_logits, r2 = self.logits_and_penalty(fake, batch.gen_c, self.r2_gamma)
+            d = D_LOSSES[self.kind](real_logits, fake_logits)
+            if self.kind == "wgan-gp":
                 gp = gradient_penalty(self.D, batch.real, fake, batch.real_c)
                 stats["loss/gp"] = gp.item()
                 d = d + self.gp_weight * gp + self.drift * real_logits.square().mean()
-            if self.r1_gamma > 0:
-                d = d + 0.5 * self.r1_gamma * r1
+            for name, gamma, penalty in (("loss/r1", self.r1_gamma, r1), ("loss/r2", self.r2_gamma, r2)):
+                if penalty is not None:
+                    stats[name] = penalty.item()
+                    d = d + 0.5 * gamma * penalty
             (d * gain).backward()
             stats.update(_logit_stats(d, real_logits, fake_logits))
             return stats
         raise ValueError(f"unknown phase {phase!r}")
+
+    def logits_and_penalty(
+        self, img: torch.Tensor, c: torch.Tensor | None, gamma: float
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """D logits of ``img``, and the zero-centred gradient penalty on it when ``gamma > 0`` (else ``None``)."""
+        if gamma > 0:
+            penalty, logits = r1_penalty(self.run_D, img, c)
+            return logits, penalty
+        return self.run_D(img, c), None
 
     def run_D(self, img: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         """D logits ``[N]`` of ``img [N, C, H, W]``, augmented first when the loss augments."""

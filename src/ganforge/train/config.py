@@ -109,7 +109,8 @@ class TrainConfig:
         self._validate_coverage_options(need)
 
     def _validate_coverage_options(self, need: Any) -> None:
-        """The mode-coverage options (PacGAN packing, minibatch stddev in D, R1), checked before any network exists."""
+        """The mode-coverage options (PacGAN packing, minibatch stddev in D, R1 / R2), checked before any network
+        exists."""
         pack = self.d_kwargs.get("pack", 1)
         need(isinstance(pack, int) and not isinstance(pack, bool) and pack >= 1,
              f"d_kwargs.pack must be an integer >= 1, got {pack!r}")
@@ -118,9 +119,10 @@ class TrainConfig:
         group = self.d_kwargs.get("mbstd_group", 0)
         need(isinstance(group, int) and not isinstance(group, bool) and (group == 0 or group >= 2),
              f"d_kwargs.mbstd_group must be 0 (off) or an integer >= 2, got {group!r}")
-        r1 = self.loss_kwargs.get("r1_gamma", 0.0)
-        need(isinstance(r1, (int, float)) and not isinstance(r1, bool) and r1 >= 0,
-             f"loss_kwargs.r1_gamma must be a number >= 0, got {r1!r}")
+        for name in ("r1_gamma", "r2_gamma"):
+            gamma = self.loss_kwargs.get(name, 0.0)
+            need(isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and gamma >= 0,
+                 f"loss_kwargs.{name} must be a number >= 0, got {gamma!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

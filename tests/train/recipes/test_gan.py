@@ -73,17 +73,18 @@ def test_bad_combinations_are_usage_errors(args, match):
 
 def test_coverage_flags_add_to_the_preset_dicts():
     out = CliRunner().invoke(train, ["--data", "ring8", "--pack", "2", "--mbstd-group", "4", "--r1-gamma", "0.5",
-                                     "--d-kwargs", '{"dropout": 0.1}', "--dry-run"])
+                                     "--r2-gamma", "0.25", "--d-kwargs", '{"dropout": 0.1}', "--dry-run"])
     assert out.exit_code == 0, out.output
     cfg = json.loads(out.output)
     assert cfg["d_kwargs"] == {"hidden": 256, "layers": 3, "dropout": 0.1, "pack": 2, "mbstd_group": 4}
-    assert cfg["loss_kwargs"] == {"r1_gamma": 0.5}
+    assert cfg["loss_kwargs"] == {"r1_gamma": 0.5, "r2_gamma": 0.25}
 
 
 @pytest.mark.parametrize("bad", [{"d_kwargs": {"pack": 0}}, {"d_kwargs": {"mbstd_group": 1}},
-                                 {"loss_kwargs": {"r1_gamma": -1.0}}, {"d_kwargs": {"pack": 3}, "batch": 32}])
+                                 {"loss_kwargs": {"r1_gamma": -1.0}}, {"loss_kwargs": {"r2_gamma": True}},
+                                 {"d_kwargs": {"pack": 3}, "batch": 32}])
 def test_config_validates_the_coverage_options(bad):
-    with pytest.raises(ValueError, match="pack|mbstd_group|r1_gamma"):
+    with pytest.raises(ValueError, match="pack|mbstd_group|r1_gamma|r2_gamma"):
         TrainConfig(**bad)
 
 
@@ -103,6 +104,7 @@ OPTIONS = {
     "pack": {"d_kwargs": {"pack": 2}},
     "mbstd": {"d_kwargs": {"mbstd_group": 4}},
     "r1": {"loss_kwargs": {"r1_gamma": 1.0}},
+    "relativistic": {"loss": "relativistic", "loss_kwargs": {"r1_gamma": 0.5, "r2_gamma": 0.5}},
     "ttur": {"lr_g": 1e-4, "lr_d": 4e-4},
     "categories": {"g_kwargs": {"latent_categories": 8}},
 }
@@ -129,6 +131,8 @@ def test_each_option_trains_deterministically_and_resumes_exactly(tmp_path, opti
     assert stats[-1]["nimg"] == 128 and all(torch.isfinite(torch.tensor(s["loss/D"])) for s in stats)
     if option == "r1":
         assert all(s["loss/r1"] > 0 for s in stats)
+    if option == "relativistic":
+        assert trainer.loss.kind == "relativistic" and all(s["loss/r2"] > 0 for s in stats)
     again = _trainer(_tiny(tmp_path / "b", **kw), progress=False).run()
     half = _trainer(_tiny(tmp_path / "c", kimg=0.064, **kw), progress=False).run()
     resumed = _trainer(_tiny(tmp_path / "c", **kw), resume=half, progress=False).run()

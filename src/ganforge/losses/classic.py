@@ -109,6 +109,11 @@ def r1_penalty(
     return grad.square().sum() / logits.shape[0], logits
 
 
+def is_penalty_weight(value: object) -> bool:
+    """Whether ``value`` can weight a gradient penalty (``r1_gamma``, ``r2_gamma``): a number >= 0, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
 KINDS = ("minimax", "non-saturating", "hinge", "wgan-gp", "relativistic")
 D_LOSSES = {
     "minimax": d_loss_logistic,
@@ -150,7 +155,7 @@ class AdversarialLoss(Loss):
         if d_steps < 1:
             raise ValueError(f"d_steps must be >= 1, got {d_steps}")
         for name, gamma in (("r1_gamma", r1_gamma), ("r2_gamma", r2_gamma)):
-            if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or gamma < 0:
+            if not is_penalty_weight(gamma):
                 raise ValueError(f"{name} must be a number >= 0, got {gamma!r}")
         self.G, self.D, self.kind = G, D, kind
         self.gp_weight, self.drift = gp_weight, drift

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ganforge.losses.classic import is_penalty_weight
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "auto")  # auto: ganforge.train.build.resolve_precision
 
@@ -121,8 +123,7 @@ class TrainConfig:
              f"d_kwargs.mbstd_group must be 0 (off) or an integer >= 2, got {group!r}")
         for name in ("r1_gamma", "r2_gamma"):
             gamma = self.loss_kwargs.get(name, 0.0)
-            need(isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and gamma >= 0,
-                 f"loss_kwargs.{name} must be a number >= 0, got {gamma!r}")
+            need(is_penalty_weight(gamma), f"loss_kwargs.{name} must be a number >= 0, got {gamma!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

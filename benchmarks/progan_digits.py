@@ -65,7 +65,7 @@ def quality_bar(G: torch.nn.Module, n: int) -> dict[str, float | int | str]:
     }
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--phase-kimg", type=float, default=4.0, help="Images per fade-in and per stabilise phase (k).")
     ap.add_argument("--final-kimg", type=float, default=60.0, help="At most this many more images at 32x32 (k).")
@@ -84,7 +84,48 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--outdir", default=None, help="Keep the run here (default: a temporary folder).")
     ap.add_argument("--evaluate", metavar="RUN_OR_CKPT", help="Only measure the quality bar of a saved run.")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def build_trainer(args: argparse.Namespace, out: Path, total: int) -> Trainer:
+    """The ProGAN trainer on the padded digits: fade-in and stabilise phases of ``--phase-kimg`` each."""
+    fmaps = {"fmap_base": args.fmap_base, "fmap_max": args.fmap_max}
+    given = dict(
+        model="progan", data=str(padded_digits(out / "digits32.npz")), batch=args.batch, z_dim=args.z_dim,
+        kimg=total / 1000, seed=args.seed, g_kwargs=fmaps, d_kwargs=fmaps, loss=args.loss, lr_g=args.lr,
+        lr_d=args.lr, betas=(0.0, 0.99), ema_kimg=args.ema_kimg, device="cpu", threads=args.threads,
+        outdir=str(out / "runs"), cond=args.cond,
+        schedule_kwargs={"fade_kimg": args.phase_kimg, "stable_kimg": args.phase_kimg},
+    )
+    return Trainer.from_config(TrainConfig(**given), progress=False)
+
+
+def train(args: argparse.Namespace, trainer: Trainer, total: int, common: dict) -> tuple[list[float], dict]:
+    """Train to ``total`` images (or the quality bar with ``--stop-at-bar``); seconds of steps per phase and the last
+    quality bar. Prints the bar every ``--eval-every-kimg`` once grown."""
+    plan = trainer.schedule.phases()
+    spent = [0.0] * len(plan)  # seconds of training steps started in each phase
+    every = int(args.eval_every_kimg * 1000) or total
+    next_eval, quality = trainer.schedule.growth_images, {}
+    with tqdm(total=total, unit="img", unit_scale=True) as bar:
+        while trainer.nimg < total:
+            i = max(j for j, p in enumerate(plan) if p[2] <= trainer.nimg)
+            before, t = trainer.nimg, time.perf_counter()
+            trainer.train_step()
+            spent[i] += time.perf_counter() - t
+            bar.update(trainer.nimg - before)
+            if trainer.nimg >= next_eval or trainer.nimg >= total:
+                next_eval += every
+                quality = quality_bar(trainer.generator_for_samples().eval(), args.n_eval)
+                tqdm.write(json.dumps(common | {"kimg": trainer.nimg / 1000, "train_seconds": round(sum(spent), 1),
+                                                **quality}))
+                if args.stop_at_bar and quality.get("bar_met"):
+                    break
+    return spent, quality
+
+
+def main() -> None:
+    args = parse_args()
     torch.set_num_threads(args.threads)
     if args.evaluate:
         G, _ = load_generator(args.evaluate)
@@ -97,38 +138,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.outdir or tmp)
         out.mkdir(parents=True, exist_ok=True)
-        data = padded_digits(out / "digits32.npz")
-        fmaps = {"fmap_base": args.fmap_base, "fmap_max": args.fmap_max}
-        given = dict(
-            model="progan", data=str(data), batch=args.batch, z_dim=args.z_dim, kimg=total / 1000, seed=args.seed,
-            g_kwargs=fmaps, d_kwargs=fmaps, loss=args.loss, lr_g=args.lr, lr_d=args.lr, betas=(0.0, 0.99),
-            ema_kimg=args.ema_kimg, device="cpu", threads=args.threads, outdir=str(out / "runs"), cond=args.cond,
-        )
-        given["schedule_kwargs"] = {"fade_kimg": args.phase_kimg, "stable_kimg": args.phase_kimg}
-        trainer = Trainer.from_config(TrainConfig(**given), progress=False)
-        sched = trainer.schedule
-        assert sched.growth_images == growth
+        trainer = build_trainer(args, out, total)
+        assert trainer.schedule.growth_images == growth
         common = {"benchmark": "progan_digits", "machine": f"{platform.machine()} {torch.get_num_threads()} threads",
-                  "torch": torch.__version__, "loss": args.loss, "cond": args.cond, **fmaps}
-        plan = sched.phases()
-        spent = [0.0] * len(plan)  # seconds of training steps started in each phase
-        every = int(args.eval_every_kimg * 1000) or total
-        next_eval, quality = growth, {}
-        with tqdm(total=total, unit="img", unit_scale=True) as bar:
-            while trainer.nimg < total:
-                i = max(j for j, p in enumerate(plan) if p[2] <= trainer.nimg)
-                before, t = trainer.nimg, time.perf_counter()
-                trainer.train_step()
-                spent[i] += time.perf_counter() - t
-                bar.update(trainer.nimg - before)
-                if trainer.nimg >= next_eval or trainer.nimg >= total:
-                    next_eval += every
-                    quality = quality_bar(trainer.generator_for_samples().eval(), args.n_eval)
-                    tqdm.write(json.dumps(common | {"kimg": trainer.nimg / 1000, "train_seconds": round(sum(spent), 1),
-                                                    **quality}))
-                    if args.stop_at_bar and quality.get("bar_met"):
-                        break
-        for (kind, level, start, length), secs in zip(plan, spent, strict=True):
+                  "torch": torch.__version__, "loss": args.loss, "cond": args.cond,
+                  "fmap_base": args.fmap_base, "fmap_max": args.fmap_max}
+        spent, quality = train(args, trainer, total, common)
+        for (kind, level, start, length), secs in zip(trainer.schedule.phases(), spent, strict=True):
             images = (length if length is not None else trainer.nimg - start) / 1000
             print(json.dumps(common | {
                 "phase": kind, "resolution": 4 * 2**level, "kimg": round(images, 3), "seconds": round(secs, 1),
@@ -144,7 +160,6 @@ def main() -> None:
             "params_G": sum(p.numel() for p in G.parameters()), **quality,
             "run": str(trainer.run_dir) if args.outdir else None,
         }))
-
 
 if __name__ == "__main__":
     main()

@@ -23,10 +23,12 @@ import platform
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ganforge.losses import Batch, build_loss
 from ganforge.models.stylegan import StyleDiscriminator, StyleGenerator
@@ -55,8 +57,8 @@ def _autocast(args: argparse.Namespace, device: torch.device):
     return torch.autocast(device.type, enabled=False)
 
 
-def measure(res: int, args: argparse.Namespace, device: torch.device) -> dict:
-    """Training and generation images/s (and peak CUDA memory) of one resolution."""
+def build(res: int, args: argparse.Namespace, device: torch.device) -> tuple[nn.Module, nn.Module, Any, dict]:
+    """G, D, the stylegan2 loss and one Adam per network (lazy-regularisation rescaled) for one resolution."""
     torch.manual_seed(0)
     kw = {"channel_base": args.channel_base, "channel_max": args.channel_max}
     G = StyleGenerator(z_dim=args.z_dim, resolution=res, channels=3, w_dim=args.z_dim,
@@ -74,6 +76,27 @@ def measure(res: int, args: argparse.Namespace, device: torch.device) -> dict:
     for key, net in nets.items():
         ratio = loss.reg_interval(key) / (loss.reg_interval(key) + 1)  # lazy regularisation rescaling
         opts[key] = torch.optim.Adam(net.parameters(), lr=0.0025 * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
+    return G, D, loss, opts
+
+
+def generation_seconds(G: nn.Module, args: argparse.Namespace, device: torch.device) -> float:
+    """Seconds for ``args.steps`` batches of constant-noise generation, after one warm-up batch."""
+    G.eval()
+    with torch.no_grad(), _autocast(args, device):
+        z = torch.randn(args.batch, args.z_dim, device=device)
+        G(z)
+        _sync(device)
+        t = time.perf_counter()
+        for _ in range(args.steps):
+            G(z, noise_mode="const")
+        _sync(device)
+        return time.perf_counter() - t
+
+
+def measure(res: int, args: argparse.Namespace, device: torch.device) -> dict:
+    """Training and generation images/s (and peak CUDA memory) of one resolution."""
+    G, D, loss, opts = build(res, args, device)
+    nets = {"G": G, "D": D}
     real = torch.rand(args.batch, 3, res, res, device=device) * 2 - 1
     if args.channels_last:
         real = real.contiguous(memory_format=torch.channels_last)
@@ -100,16 +123,7 @@ def measure(res: int, args: argparse.Namespace, device: torch.device) -> dict:
         step(i)  # the phases follow their lazy intervals (i = 0 runs all four)
     _sync(device)
     train_s = time.perf_counter() - t
-    G.eval()
-    with torch.no_grad(), _autocast(args, device):
-        z = torch.randn(args.batch, args.z_dim, device=device)
-        G(z)
-        _sync(device)
-        t = time.perf_counter()
-        for _ in range(args.steps):
-            G(z, noise_mode="const")
-        _sync(device)
-        gen_s = time.perf_counter() - t
+    gen_s = generation_seconds(G, args, device)
     rec = {
         "benchmark": "stylegan_speed", "resolution": res, "batch": args.batch, "device": str(device),
         "machine": _machine(device), "precision": args.precision, "channels_last": args.channels_last,

@@ -224,7 +224,7 @@ def score(ext: DigitsExtractor, data: dict[str, GanDataset], refs: dict, G, reco
           **result, "cycle_l1_usps": cycle_error(G, all_images(data["usps_test"]), "b")})
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mnist", type=Path, default=SHARED / "mnist", help="folder with the MNIST test IDX files")
     ap.add_argument("--usps", type=Path, default=SHARED / "usps" / "usps.h5", help="usps.h5 (train/test groups)")
@@ -255,6 +255,11 @@ def main() -> None:
     ap.add_argument("--classifier", type=Path, help="digits classifier checkpoint (default: the packaged one)")
     args = ap.parse_args()
     args.d_width = args.d_width or args.width
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
 

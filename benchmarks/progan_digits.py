@@ -161,5 +161,6 @@ def main() -> None:
             "run": str(trainer.run_dir) if args.outdir else None,
         }))
 
+
 if __name__ == "__main__":
     main()

@@ -25,9 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ganforge.losses import Batch, build_loss
@@ -137,15 +135,6 @@ def measure(res: int, args: argparse.Namespace, device: torch.device) -> dict:
     return rec
 
 
-def padded_digits(path: Path) -> Path:
-    """The built-in digits (5,000 x 28x28) zero-padded by 2 pixels to 32x32, saved as an npz with labels."""
-    from ganforge.data import load_dataset
-
-    ds = load_dataset("digits")
-    np.savez(path, images=F.pad(ds.data, (2, 2, 2, 2)).numpy(), labels=ds.labels.numpy())
-    return path
-
-
 def quality_bar(G: torch.nn.Module, n: int) -> dict:
     """Share of ``n`` samples classified with confidence >= 0.9 and the classes among them (or why not measured)."""
     from ganforge.sampling import generate
@@ -166,6 +155,8 @@ def quality_bar(G: torch.nn.Module, n: int) -> dict:
 
 
 def digits(args: argparse.Namespace) -> None:
+    from progan_digits import padded_digits  # the sibling script: the same 32x32 digits as the ProGAN benchmark
+
     from ganforge.sampling import load_generator
     from ganforge.train.config import TrainConfig
     from ganforge.train.loop import Trainer

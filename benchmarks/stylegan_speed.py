@@ -55,8 +55,9 @@ def _autocast(args: argparse.Namespace, device: torch.device):
     return torch.autocast(device.type, enabled=False)
 
 
-def build(res: int, args: argparse.Namespace, device: torch.device) -> tuple[nn.Module, nn.Module, Any, dict]:
-    """G, D, the stylegan2 loss and one Adam per network (lazy-regularisation rescaled) for one resolution."""
+def build(res: int, args: argparse.Namespace, device: torch.device) -> tuple[dict[str, nn.Module], Any, dict]:
+    """``{"G": G, "D": D}``, the stylegan2 loss and one Adam per network (lazy-regularisation rescaled) for one
+    resolution."""
     torch.manual_seed(0)
     kw = {"channel_base": args.channel_base, "channel_max": args.channel_max}
     G = StyleGenerator(z_dim=args.z_dim, resolution=res, channels=3, w_dim=args.z_dim,
@@ -74,7 +75,7 @@ def build(res: int, args: argparse.Namespace, device: torch.device) -> tuple[nn.
     for key, net in nets.items():
         ratio = loss.reg_interval(key) / (loss.reg_interval(key) + 1)  # lazy regularisation rescaling
         opts[key] = torch.optim.Adam(net.parameters(), lr=0.0025 * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
-    return G, D, loss, opts
+    return nets, loss, opts
 
 
 def generation_seconds(G: nn.Module, args: argparse.Namespace, device: torch.device) -> float:
@@ -93,8 +94,8 @@ def generation_seconds(G: nn.Module, args: argparse.Namespace, device: torch.dev
 
 def measure(res: int, args: argparse.Namespace, device: torch.device) -> dict:
     """Training and generation images/s (and peak CUDA memory) of one resolution."""
-    G, D, loss, opts = build(res, args, device)
-    nets = {"G": G, "D": D}
+    nets, loss, opts = build(res, args, device)
+    G, D = nets["G"], nets["D"]
     real = torch.rand(args.batch, 3, res, res, device=device) * 2 - 1
     if args.channels_last:
         real = real.contiguous(memory_format=torch.channels_last)

@@ -1,0 +1,45 @@
+"""DCGAN's per-dataset defaults: Stacked MNIST trains the relativistic pairing loss with R1 + R2 unless the user names
+a loss; options given add to it; other data and other families keep their own defaults."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from ganforge.cli.train import resolve_config, train
+from ganforge.train.recipes.dcgan import DATA_DEFAULTS
+
+
+def test_stacked_mnist_resolves_the_pairing_loss_with_both_penalties():
+    cfg = resolve_config({"data": "stacked-mnist"}, None, None)
+    assert cfg.model == "dcgan" and cfg.loss == "relativistic"
+    assert cfg.loss_kwargs == {"r1_gamma": 0.1, "r2_gamma": 0.1}
+    assert cfg.kimg == DATA_DEFAULTS["stacked-mnist"]["kimg"] and cfg.cond is False
+
+
+def test_options_given_add_to_or_replace_the_stacked_defaults():
+    one = resolve_config({"data": "stacked-mnist", "loss_kwargs": {"r1_gamma": 0.5}, "kimg": 10.0}, None, None)
+    assert one.loss == "relativistic" and one.loss_kwargs == {"r1_gamma": 0.5, "r2_gamma": 0.1} and one.kimg == 10.0
+    plain = resolve_config({"data": "stacked-mnist", "loss": "non-saturating"}, None, None)
+    assert plain.loss == "non-saturating" and plain.loss_kwargs == {}  # no preset penalties
+
+
+def test_a_config_file_naming_a_loss_counts_as_given(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"data": "stacked-mnist", "loss": "hinge"}))
+    cfg = resolve_config({}, str(path), None)
+    assert cfg.loss == "hinge" and cfg.loss_kwargs == {}
+
+
+def test_other_data_and_families_keep_their_defaults():
+    for given in ({"data": "mnist"}, {}, {"data": "stacked-mnist", "model": "gan"}):
+        cfg = resolve_config(given, None, None)
+        assert cfg.loss is None and cfg.loss_kwargs == {}, given  # None: the family's own loss
+
+
+def test_dry_run_shows_the_stacked_recipe():
+    res = CliRunner().invoke(train, ["--data", "stacked-mnist", "--dry-run"])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads(res.output)
+    assert cfg["loss"] == "relativistic" and cfg["loss_kwargs"] == {"r1_gamma": 0.1, "r2_gamma": 0.1}

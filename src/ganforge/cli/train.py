@@ -230,7 +230,6 @@ def resolve_config(given: dict[str, Any], config_file: str | None, resume: str |
         saved = read_config(resolve_checkpoint(resume))["train"]
         check_resume_changes(saved, given)
         base = saved
-    from ganforge.train.recipes.dcgan import data_defaults
     from ganforge.train.recipes.gan import default_model, resolve_preset
 
     data = given.get("data", base.get("data", "digits"))
@@ -241,9 +240,7 @@ def resolve_config(given: dict[str, Any], config_file: str | None, resume: str |
         preset, preset_values = resolve_preset(model, data, given.get("preset", base.get("preset")))
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-    defaults = {**get_recipe(model).defaults, **preset_values}
-    if model == "dcgan":
-        defaults |= data_defaults(data, set(given) | set(base))
+    defaults = {**get_recipe(model).defaults_for(data, set(given) | set(base)), **preset_values}
     merged = under(defaults, {**base, **given, "model": model, "preset": preset})
     if model == "dcgan" and not {"data", "cond"} & (set(given) | set(base)):
         merged |= {k: v for k, v in DIGITS_PRESET.items() if k not in given and k not in base}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from ganforge.cli.train import resolve_config, train
@@ -43,3 +44,23 @@ def test_dry_run_shows_the_stacked_recipe():
     assert res.exit_code == 0, res.output
     cfg = json.loads(res.output)
     assert cfg["loss"] == "relativistic" and cfg["loss_kwargs"] == {"r1_gamma": 0.1, "r2_gamma": 0.1}
+
+
+def test_a_recipe_refuses_data_defaults_that_are_not_config_keys():
+    from ganforge.models.dcgan import DCGANDiscriminator, DCGANGenerator
+    from ganforge.train.recipes.base import Recipe
+
+    with pytest.raises(ValueError, match=r"stacked-mnist has unknown TrainConfig key\(s\) \['r1'\]"):
+        Recipe(name="probe", description="-", loss="non-saturating", generator=DCGANGenerator,
+               discriminator=DCGANDiscriminator, data_defaults={"stacked-mnist": {"r1": 0.1}})
+
+
+def test_defaults_for_puts_the_data_entry_over_the_family_defaults():
+    from ganforge.train.recipes import get_recipe
+
+    recipe = get_recipe("dcgan")
+    assert recipe.defaults_for("mnist", set()) == recipe.defaults
+    stacked = recipe.defaults_for("stacked-mnist", {"kimg"})
+    assert stacked == {**recipe.defaults, **DATA_DEFAULTS["stacked-mnist"]}
+    named = recipe.defaults_for("stacked-mnist", {"loss"})
+    assert "loss" not in named and "loss_kwargs" not in named and named["kimg"] == 400.0

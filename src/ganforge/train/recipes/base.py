@@ -21,7 +21,7 @@ Trainer calls it under ``torch.no_grad`` with the networks in eval mode and the 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,8 @@ class Recipe:
         loss: default loss, a key of ``ganforge.losses.LOSSES`` (``--loss`` overrides it).
         generator, discriminator: the network classes (``ganforge.models``) the default builder constructs.
         defaults: ``TrainConfig`` values this family trains with unless the user gives them (optimiser, batch, EMA).
+        data_defaults: per built-in dataset name, ``TrainConfig`` values over ``defaults`` (a loss with its penalties
+            for a benchmark set); the entry's loss and ``loss_kwargs`` drop out when the user names a loss.
         build_networks, make_source, make_schedule, preview: optional hooks (module docstring); None = default.
     """
 
@@ -64,6 +66,7 @@ class Recipe:
     generator: type[nn.Module]
     discriminator: type[nn.Module]
     defaults: dict[str, Any] = field(default_factory=dict)
+    data_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     build_networks: NetworkBuilder | None = None
     make_source: SourceFactory | None = None
     make_schedule: ScheduleFactory | None = None
@@ -73,13 +76,23 @@ class Recipe:
         if self.loss not in loss_names():
             raise ValueError(f"recipe {self.name!r}: unknown loss {self.loss!r}; expected one of {loss_names()}")
         known = {f.name for f in fields(TrainConfig)}
-        unknown = sorted(set(self.defaults) - known)
-        if unknown:
-            raise ValueError(f"recipe {self.name!r}: defaults has unknown TrainConfig key(s) {unknown}")
+        for where, values in [("defaults", self.defaults), *self.data_defaults.items()]:
+            unknown = sorted(set(values) - known)
+            if unknown:
+                raise ValueError(f"recipe {self.name!r}: {where} has unknown TrainConfig key(s) {unknown}")
         for hook in ("build_networks", "make_source", "make_schedule", "preview"):
             value = getattr(self, hook)
             if value is not None and not callable(value):
                 raise ValueError(f"recipe {self.name!r}: {hook} must be callable or None, got {value!r}")
+
+    def defaults_for(self, data: str, given: Iterable[str]) -> dict[str, Any]:
+        """``defaults`` under the ``data_defaults`` entry of ``data``; a loss in ``given`` (the options the user set)
+        drops the entry's loss and its penalties together, so ``--loss NAME`` is that loss as the family trains it."""
+        extra = dict(self.data_defaults.get(data, {}))
+        if "loss" in given:
+            extra.pop("loss", None)
+            extra.pop("loss_kwargs", None)
+        return {**self.defaults, **extra}
 
     def networks(self, cfg: TrainConfig, dataset: GanDataset, source: DataSource) -> dict[str, nn.Module]:
         """The trained networks (``G``, ``D``, ...; the loop adds ``G_ema``)."""

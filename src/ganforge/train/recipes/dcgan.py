@@ -8,25 +8,12 @@ has its own defaults (``DATA_DEFAULTS``): Stacked MNIST trains the relativistic 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from ganforge.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganforge.train.recipes.base import Recipe, register_recipe
 
-RECIPE = register_recipe(
-    Recipe(
-        name="dcgan",
-        description="Radford et al. 2016 DCGAN (resolution s*2^n, 3<=s<=7: 28, 32, 64, 128, ...)",
-        loss="non-saturating",
-        generator=DCGANGenerator,
-        discriminator=DCGANDiscriminator,
-        # Adam(2e-4, 0.5) as in the paper; batch 32 gives more steps per CPU-second (digits in ~2 minutes on 2 cores).
-        defaults={"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "batch": 32, "ema_kimg": 1.0},
-    )
-)
-
-# Defaults of this family for one built-in dataset, under every option given (``--loss`` given drops the preset's loss
+# Defaults of this family for one built-in dataset (``Recipe.data_defaults``: ``--loss`` given drops the entry's loss
 # and its penalties together, so ``--loss non-saturating`` is the plain DCGAN again).
 # Stacked MNIST (1,000 modes; VEEGAN / PacGAN's benchmark): the relativistic pairing loss with R1 + R2 (RpGAN, as
 # R3GAN uses it: Huang et al., "The GAN is dead; long live the GAN!", NeurIPS 2024), gammas 0.1 each. Against the
@@ -38,10 +25,15 @@ DATA_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-def data_defaults(data: str | None, given: Iterable[str]) -> dict[str, Any]:
-    """The :data:`DATA_DEFAULTS` entry of ``data`` (``{}`` for other data), without its loss if ``given`` names one."""
-    values = dict(DATA_DEFAULTS.get(data or "", {}))
-    if "loss" in given:
-        values.pop("loss", None)
-        values.pop("loss_kwargs", None)
-    return values
+RECIPE = register_recipe(
+    Recipe(
+        name="dcgan",
+        description="Radford et al. 2016 DCGAN (resolution s*2^n, 3<=s<=7: 28, 32, 64, 128, ...)",
+        loss="non-saturating",
+        generator=DCGANGenerator,
+        discriminator=DCGANDiscriminator,
+        # Adam(2e-4, 0.5) as in the paper; batch 32 gives more steps per CPU-second (digits in ~2 minutes on 2 cores).
+        defaults={"lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.5, 0.999), "batch": 32, "ema_kimg": 1.0},
+        data_defaults=DATA_DEFAULTS,
+    )
+)

@@ -240,10 +240,11 @@ def resolve_config(given: dict[str, Any], config_file: str | None, resume: str |
         preset, preset_values = resolve_preset(model, data, given.get("preset", base.get("preset")))
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-    defaults = {**get_recipe(model).defaults_for(data, set(given) | set(base)), **preset_values}
+    chosen = set(given) | set(base)  # options the user set, on the command line or in --config
+    defaults = {**get_recipe(model).defaults_for(data, chosen), **preset_values}
     merged = under(defaults, {**base, **given, "model": model, "preset": preset})
-    if model == "dcgan" and not {"data", "cond"} & (set(given) | set(base)):
-        merged |= {k: v for k, v in DIGITS_PRESET.items() if k not in given and k not in base}
+    if model == "dcgan" and not {"data", "cond"} & chosen:
+        merged |= {k: v for k, v in DIGITS_PRESET.items() if k not in chosen}
     return TrainConfig.from_dict(merged)
 
 

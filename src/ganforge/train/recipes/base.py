@@ -21,7 +21,7 @@ Trainer calls it under ``torch.no_grad`` with the networks in eval mode and the 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -85,7 +85,7 @@ class Recipe:
             if value is not None and not callable(value):
                 raise ValueError(f"recipe {self.name!r}: {hook} must be callable or None, got {value!r}")
 
-    def defaults_for(self, data: str, given: Iterable[str]) -> dict[str, Any]:
+    def defaults_for(self, data: str, given: Collection[str]) -> dict[str, Any]:
         """``defaults`` under the ``data_defaults`` entry of ``data``; a loss in ``given`` (the options the user set)
         drops the entry's loss and its penalties together, so ``--loss NAME`` is that loss as the family trains it."""
         extra = dict(self.data_defaults.get(data, {}))

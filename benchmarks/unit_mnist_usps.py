@@ -155,7 +155,7 @@ def train_ganforge(args: argparse.Namespace, run_dir: Path):
         d_kwargs={"width": args.d_width, "n_layers": args.d_layers, "num_scales": args.d_scales,
                   "norm": args.d_norm},
         loss_kwargs=json.loads(args.loss_kwargs), xflip=args.xflip, seed=args.seed, device="cpu",
-        threads=args.threads, outdir=str(run_dir.parent), kimg=1e6,
+        threads=args.threads, outdir=str(run_dir.parent), kimg=args.kimg or 1e6, lr_rampdown=args.lr_rampdown,
     )
     trainer = Trainer.from_config(cfg, progress=False, run_dir=run_dir)
     start = time.time()
@@ -168,7 +168,7 @@ def train_ganforge(args: argparse.Namespace, run_dir: Path):
             f.write(json.dumps({"checkpoint": str(path), "seconds": round(seconds, 1), "step": trainer.step}) + "\n")
 
     try:
-        while (elapsed := time.time() - start) < args.minutes * 60:
+        while (elapsed := time.time() - start) < args.minutes * 60 and trainer.nimg < cfg.kimg * 1000:
             if elapsed >= next_snap:
                 snapshot(elapsed)
                 next_snap += args.snapshot_every
@@ -229,6 +229,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--mnist", type=Path, default=SHARED / "mnist", help="folder with the MNIST test IDX files")
     ap.add_argument("--usps", type=Path, default=SHARED / "usps" / "usps.h5", help="usps.h5 (train/test groups)")
     ap.add_argument("--minutes", type=float, default=12.0, help="wall-clock training budget")
+    ap.add_argument("--kimg", type=float, default=0.0,
+                    help="also stop after this many thousand images per domain (0: the wall-clock budget only)")
+    ap.add_argument("--lr-rampdown", type=float, default=0.0,
+                    help="final fraction of --kimg over which both learning rates fall to 0 (needs --kimg)")
     ap.add_argument("--snapshot-every", type=float, default=60.0, help="seconds between timed checkpoints")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--resolution", type=int, default=RES,
@@ -255,6 +259,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--classifier", type=Path, help="digits classifier checkpoint (default: the packaged one)")
     args = ap.parse_args()
     args.d_width = args.d_width or args.width
+    if args.lr_rampdown and not args.kimg:
+        ap.error("--lr-rampdown needs --kimg (the ramp ends there)")
     return args
 
 
@@ -293,7 +299,8 @@ def main() -> None:
     score(ext, data, refs, trainer.nets["G"], {
         "train_seconds": round(seconds, 1), "steps": trainer.step, "images_per_domain": trainer.step * args.batch,
         "batch": args.batch, "resolution": args.resolution,
-        "width": args.width, "n_res": args.n_res, "lr": args.lr, "threads": args.threads,
+        "width": args.width, "n_res": args.n_res, "lr": args.lr, "kimg": args.kimg,
+        "lr_rampdown": args.lr_rampdown, "threads": args.threads,
         "d_norm": args.d_norm, "d_width": args.d_width,
         "d_layers": args.d_layers, "d_scales": args.d_scales, "loss_kwargs": args.loss_kwargs,
         "g_kwargs": args.g_kwargs, "xflip": args.xflip, "seed": args.seed, "run": str(trainer.run_dir)})

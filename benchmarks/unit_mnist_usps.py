@@ -221,7 +221,7 @@ def score(ext: DigitsExtractor, data: dict[str, GanDataset], refs: dict, G, reco
     G = G.eval()
     result = evaluate(ext, data, refs, at_resolution(G, "b2a"), at_resolution(G, "a2b"))
     emit({"measure": "unit", "system": system, **record, "g_params": sum(p.numel() for p in G.parameters()),
-          **result, "cycle_l1_usps": cycle_error(G, all_images(data["usps_test"]), "b")})
+          **result, "cycle_l1_usps": cycle_error(G, resized(all_images(data["usps_test"]), G.resolution), "b")})
 
 
 def parse_args() -> argparse.Namespace:

@@ -216,8 +216,8 @@ def under(lower: dict[str, Any], upper: dict[str, Any]) -> dict[str, Any]:
 
 
 def resolve_config(given: dict[str, Any], config_file: str | None, resume: str | None) -> TrainConfig:
-    """Layering: TrainConfig defaults < recipe defaults < preset (gan on point sets) < --config file < resumed run's
-    config < options given."""
+    """Layering: TrainConfig defaults < recipe defaults (with its bare-run and per-data entries, ``defaults_for``) <
+    preset (gan on point sets) < --config file < resumed run's config < options given."""
     from ganforge.train.recipes import get_recipe
 
     base: dict[str, Any] = {}
@@ -243,8 +243,6 @@ def resolve_config(given: dict[str, Any], config_file: str | None, resume: str |
     chosen = set(given) | set(base)  # options the user set, on the command line or in --config
     defaults = {**get_recipe(model).defaults_for(data, chosen), **preset_values}
     merged = under(defaults, {**base, **given, "model": model, "preset": preset})
-    if model == "dcgan" and not {"data", "cond"} & chosen:
-        merged |= {k: v for k, v in DIGITS_PRESET.items() if k not in chosen}
     return TrainConfig.from_dict(merged)
 
 
@@ -270,12 +268,6 @@ def check_resume_changes(saved: dict[str, Any], given: dict[str, Any]) -> None:
         )
 
 
-# The beginner's run, ``ganforge train`` with no --data: a class-conditional DCGAN (Mirza & Osindero 2014) on the
-# built-in digits. Conditioning on the labels the digits come with removes the in-between digits an unconditional
-# G must produce when it maps one Gaussian onto ten separate classes, so recognisable, classifiable digits arrive within
-# three CPU minutes (BENCHMARKS.md, time to quality); --no-cond trains the unconditional DCGAN of the paper. Adam at
-# 4e-4 (not the paper's 2e-4) reaches that bar in ~20 % fewer images on this small, easy set.
-DIGITS_PRESET = {"data": "digits", "cond": True, "lr_g": 4e-4, "lr_d": 4e-4}
 
 
 COMMANDS = [train]

@@ -59,8 +59,22 @@ def test_defaults_for_puts_the_data_entry_over_the_family_defaults():
     from ganforge.train.recipes import get_recipe
 
     recipe = get_recipe("dcgan")
-    assert recipe.defaults_for("mnist", set()) == recipe.defaults
-    stacked = recipe.defaults_for("stacked-mnist", {"kimg"})
+    assert recipe.defaults_for("mnist", {"data"}) == recipe.defaults
+    stacked = recipe.defaults_for("stacked-mnist", {"data", "kimg"})
     assert stacked == {**recipe.defaults, **DATA_DEFAULTS["stacked-mnist"]}
-    named = recipe.defaults_for("stacked-mnist", {"loss"})
+    named = recipe.defaults_for("stacked-mnist", {"data", "loss"})
     assert "loss" not in named and "loss_kwargs" not in named and named["kimg"] == 400.0
+
+
+def test_the_bare_run_applies_only_when_neither_data_nor_cond_is_set():
+    from ganforge.train.recipes import get_recipe
+    from ganforge.train.recipes.dcgan import BARE_RUN
+
+    recipe = get_recipe("dcgan")
+    assert recipe.defaults_for("digits", {"kimg"}) == {**recipe.defaults, **BARE_RUN}
+    assert recipe.defaults_for("digits", {"data"}) == recipe.defaults
+    assert recipe.defaults_for("digits", {"cond"}) == recipe.defaults
+    bare = resolve_config({}, None, None)
+    assert bare.data == "digits" and bare.cond and bare.lr_g == 4e-4
+    named = resolve_config({"data": "digits"}, None, None)
+    assert not named.cond and named.lr_g == 2e-4

@@ -57,6 +57,8 @@ class Recipe:
         defaults: ``TrainConfig`` values this family trains with unless the user gives them (optimiser, batch, EMA).
         data_defaults: per built-in dataset name, ``TrainConfig`` values over ``defaults`` (a loss with its penalties
             for a benchmark set); the entry's loss and ``loss_kwargs`` drop out when the user names a loss.
+        bare_run: ``TrainConfig`` values for a run that names neither ``data`` nor ``cond`` (the bare
+            ``ganforge train``), over ``defaults``; any of them the user sets wins.
         build_networks, make_source, make_schedule, preview: optional hooks (module docstring); None = default.
     """
 
@@ -67,6 +69,7 @@ class Recipe:
     discriminator: type[nn.Module]
     defaults: dict[str, Any] = field(default_factory=dict)
     data_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bare_run: dict[str, Any] = field(default_factory=dict)
     build_networks: NetworkBuilder | None = None
     make_source: SourceFactory | None = None
     make_schedule: ScheduleFactory | None = None
@@ -76,7 +79,8 @@ class Recipe:
         if self.loss not in loss_names():
             raise ValueError(f"recipe {self.name!r}: unknown loss {self.loss!r}; expected one of {loss_names()}")
         known = {f.name for f in fields(TrainConfig)}
-        for where, values in [("defaults", self.defaults), *self.data_defaults.items()]:
+        entries = [("defaults", self.defaults), ("bare_run", self.bare_run), *self.data_defaults.items()]
+        for where, values in entries:
             unknown = sorted(set(values) - known)
             if unknown:
                 raise ValueError(f"recipe {self.name!r}: {where} has unknown TrainConfig key(s) {unknown}")
@@ -86,13 +90,15 @@ class Recipe:
                 raise ValueError(f"recipe {self.name!r}: {hook} must be callable or None, got {value!r}")
 
     def defaults_for(self, data: str, given: Collection[str]) -> dict[str, Any]:
-        """``defaults`` under the ``data_defaults`` entry of ``data``; a loss in ``given`` (the options the user set)
-        drops the entry's loss and its penalties together, so ``--loss NAME`` is that loss as the family trains it."""
+        """``defaults`` under ``bare_run`` (when ``given``, the options the user set, has neither ``data`` nor
+        ``cond``) under the ``data_defaults`` entry of ``data``; a loss in ``given`` drops the entry's loss and its
+        penalties together, so ``--loss NAME`` is that loss as the family trains it."""
         extra = dict(self.data_defaults.get(data, {}))
         if "loss" in given:
             extra.pop("loss", None)
             extra.pop("loss_kwargs", None)
-        return {**self.defaults, **extra}
+        bare = {} if {"data", "cond"} & set(given) else self.bare_run
+        return {**self.defaults, **bare, **extra}
 
     def networks(self, cfg: TrainConfig, dataset: GanDataset, source: DataSource) -> dict[str, nn.Module]:
         """The trained networks (``G``, ``D``, ...; the loop adds ``G_ema``)."""

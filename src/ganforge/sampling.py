@@ -2,7 +2,9 @@
 
 Image ``i`` of a request comes from seed ``seeds[i]`` alone (its own ``torch.Generator``), so a seed gives the same
 image whatever the batch size or position; this is what makes ``ganforge sample --seed`` reproducible. A conditional
-model given no class draws class ``seed % classes`` (so seeds 0-9 of a digits model are the digits 0-9).
+model given no class draws class ``seed % classes`` (so seeds 0-9 of a digits model are the digits 0-9); a
+self-conditioned one (``ganforge train --clusters K``) draws its cluster from the clusters' frequencies, with a
+generator of its own seeded by the seed, so it samples like the unconditional model it stands for.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 from torch import nn
 
 from ganforge.checkpoint import load_networks, read_config, resolve_checkpoint
+from ganforge.data.clusters import CLASS_PRIOR, cluster_prior
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
@@ -30,6 +33,9 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
         raise ValueError(
             f"{ckpt}: {type(G).__name__} is not a noise-to-image generator (family {meta.get('family')!r})"
         )
+    prior = cluster_prior(meta.get("dataset") or {})
+    if prior is not None:
+        setattr(G, CLASS_PRIOR, prior)
     return G.eval().requires_grad_(False), meta
 
 
@@ -39,22 +45,40 @@ def latents(seeds: list[int], z_dim: int) -> torch.Tensor:
 
 
 def class_vectors(
-    classes: list[int] | int | None, n: int, c_dim: int, seeds: list[int] | None = None
+    classes: list[int] | int | None, n: int, c_dim: int, seeds: list[int] | None = None,
+    prior: torch.Tensor | None = None,
 ) -> torch.Tensor | None:
     """One-hot ``[n, c_dim]`` for a class (or per-image classes); ``None`` for unconditional models. Without
-    ``classes``, a conditional model gets class ``seed % c_dim`` per seed when ``seeds`` are given."""
+    ``classes``, a conditional model gets, per seed when ``seeds`` are given, a class drawn from ``prior [c_dim]``
+    (the cluster frequencies of a self-conditioned model) or else class ``seed % c_dim``."""
     if c_dim == 0:
         if classes is not None:
             raise ValueError("this model is unconditional; do not pass a class")
         return None
     if classes is None and seeds is not None:
-        classes = [int(s) % c_dim for s in seeds]
+        classes = [int(s) % c_dim for s in seeds] if prior is None else [prior_class(prior, s) for s in seeds]
     if classes is None:
         raise ValueError(f"this model is conditional on {c_dim} classes; pass a class in [0, {c_dim})")
     idx = torch.tensor([classes] * n if isinstance(classes, int) else classes)
     if len(idx) != n or int(idx.min()) < 0 or int(idx.max()) >= c_dim:
         raise ValueError(f"classes must be {n} values in [0, {c_dim}), got {classes}")
     return nn.functional.one_hot(idx, c_dim).float()
+
+
+def generator_classes(
+    G: nn.Module, classes: list[int] | int | None, n: int, seeds: list[int] | None = None
+) -> torch.Tensor | None:
+    """:func:`class_vectors` for the generator ``G``: its ``c_dim`` and, when self-conditioned, its cluster prior."""
+    return class_vectors(classes, n, int(getattr(G, "c_dim", 0)), seeds, getattr(G, CLASS_PRIOR, None))
+
+
+def prior_class(prior: torch.Tensor, seed: int) -> int:
+    """The class ``seed`` draws from ``prior [c_dim]``, on a stream apart from its latent's (``latents``)."""
+    gen = torch.Generator().manual_seed(int(seed) + PRIOR_STREAM)
+    return int(torch.multinomial(prior.double(), 1, generator=gen))
+
+
+PRIOR_STREAM = 0x9E3779B9  # offset of the class stream's seeds from the latents' (any fixed value apart from 0)
 
 
 @torch.no_grad()
@@ -68,9 +92,8 @@ def generate(
     noise_mode: str | None = None,
 ) -> torch.Tensor:
     """Images ``[len(seeds), C, H, W]`` in [-1, 1] from ``G`` for ``seeds`` (CPU tensor)."""
-    z_dim, c_dim = int(G.z_dim), int(getattr(G, "c_dim", 0))
-    z = latents(seeds, z_dim)
-    c = class_vectors(classes, len(seeds), c_dim, seeds)
+    z = latents(seeds, int(G.z_dim))
+    c = generator_classes(G, classes, len(seeds), seeds)
     kwargs: dict[str, Any] = {}
     if getattr(G, "supports_truncation", False):
         # style-based: constant noise by default (as StyleGAN2-ADA's generate.py), so a seed is one picture

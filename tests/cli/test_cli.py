@@ -69,6 +69,7 @@ def test_dcgan_family_defaults_apply():
     (["--data", "digits"], False),  # naming the data leaves the choice to --cond, as for any dataset
     (["--data", "digits", "--cond"], True),
     (["--model", "gan"], False),  # the preset belongs to the DCGAN beginner run only
+    (["--clusters", "10"], False),  # labels from k-means instead: the plain digits run, self-conditioned
 ])
 def test_digits_preset_is_conditional_only_without_data(args, cond):
     cfg = json.loads(run("train", "--dry-run", *args).output)
@@ -156,3 +157,10 @@ def test_bad_option_values_rejected():
     assert res.exit_code != 0 and "--batch" in res.output
     res = CliRunner().invoke(cli, ["train", "--g-kwargs", "[1, 2]"])
     assert res.exit_code != 0 and "JSON object" in res.output
+
+
+def test_clusters_option_resolves_and_refuses_labels_too():
+    cfg = json.loads(run("train", "--dry-run", "--data", "stacked-mnist", "--clusters", "100").output)
+    assert cfg["clusters"] == 100 and cfg["cond"] is False and cfg["loss"] == "relativistic"
+    res = CliRunner().invoke(cli, ["train", "--dry-run", "--cond", "--clusters", "10"])
+    assert res.exit_code != 0 and "exclude each other" in str(res.exception)

@@ -124,3 +124,8 @@ def test_d_steps_counts_images(tmp_path):
     t = Trainer.from_config(tiny(tmp_path, d_steps=2, kimg=0.064), progress=False)
     t.run()
     assert t.nimg == 64 and t.step == 2  # 2 D batches of 16 per step
+
+
+def test_self_conditioned_run_resumes_bitwise(tmp_path):
+    """The cluster labels are recomputed on resume (seeded, float64): they must come out the same."""
+    _assert_bitwise_resume(lambda sub, **kw: tiny(tmp_path / sub, clusters=4, **kw))

@@ -22,9 +22,9 @@ def _device_and_generator(model: str, device: str):
 
 
 def _class_vector(G, klass: int | None):
-    from ganforge.sampling import class_vectors
+    from ganforge.sampling import generator_classes
 
-    return class_vectors(klass, 1, int(getattr(G, "c_dim", 0)))
+    return generator_classes(G, klass, 1)
 
 
 def _upscale(frames: np.ndarray, scale: int) -> np.ndarray:
@@ -107,10 +107,10 @@ def interpolate(model: str, seeds: str, frames: int, mode: str, loop: bool, psi:
     path = _video_path(out)
     G, _ = _device_and_generator(model, device)
     seed_list = parse_seeds(seeds)
-    from ganforge.sampling import class_vectors
+    from ganforge.sampling import generator_classes
 
     # one class row per key seed: --class everywhere, else seed mod classes (the walk blends between key frames)
-    c = class_vectors(klass, len(seed_list), int(getattr(G, "c_dim", 0)), seed_list)
+    c = generator_classes(G, klass, len(seed_list), seed_list)
     batches = walk(G, seed_list, frames, mode, loop, c, psi, device=device)
     first = next(batches)
     factor = _default_scale(int(first.shape[-1]), scale)

@@ -25,6 +25,7 @@ _FIELDS = {
     "resize": "resize",
     "max_images": "max_images",
     "cond": "cond",
+    "clusters": "clusters",
     "xflip": "xflip",
     "z_dim": "z_dim",
     "g_kwargs": "g_kwargs",
@@ -93,6 +94,13 @@ def _model_choices() -> list[str]:
     "--cond/--no-cond",
     default=None,
     help="Class-conditional training (needs labels). [default: on for the built-in digits run without --data]",
+)
+@click.option(
+    "--clusters",
+    type=click.IntRange(2),
+    metavar="K",
+    help="Self-conditioned GAN (Liu et al. 2020): G and D conditioned on K k-means clusters of the images, no labels "
+    "needed; samples draw clusters with the clusters' frequencies. [default: off]",
 )
 @click.option("--xflip/--no-xflip", default=None, help="Random horizontal flips of real images.")
 @click.option("--z-dim", type=click.IntRange(1), help="Latent size. [default: 100]")

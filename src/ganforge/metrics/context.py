@@ -18,6 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ganforge.data import GanDataset
+from ganforge.data.clusters import CLASS_PRIOR
 from ganforge.metrics import extractor_names, get_extractor
 from ganforge.metrics.feature_cache import PREPROCESSING_KEYS, FeatureCache, content_key, extractor_identity
 from ganforge.metrics.features import FeatureExtractor, Features
@@ -81,13 +82,15 @@ class SampleSet:
         device: str | torch.device = "cpu", description: str = "generator",
     ) -> SampleSet:
         """``n`` samples of ``G``: sample ``i`` uses the latent of seed ``seed + i`` (as ``ganforge sample``) and, for
-        a conditional G, a class drawn from ``class_probs`` (default uniform) with a seeded generator."""
+        a conditional G, a class drawn from ``class_probs`` (default: the G's own class prior when it is
+        self-conditioned, else uniform) with a seeded generator."""
         from ganforge.sampling import latents
 
         c_dim = int(getattr(G, "c_dim", 0))
         labels = None
         if c_dim:
-            probs = torch.full((c_dim,), 1.0 / c_dim) if class_probs is None else class_probs.double()
+            probs = class_probs if class_probs is not None else getattr(G, CLASS_PRIOR, None)
+            probs = torch.full((c_dim,), 1.0 / c_dim) if probs is None else probs.double()
             if probs.shape != (c_dim,):
                 raise ValueError(f"class_probs must have {c_dim} entries, got {list(probs.shape)}")
             labels = torch.multinomial(probs, n, replacement=True, generator=torch.Generator().manual_seed(seed))

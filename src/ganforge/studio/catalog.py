@@ -35,7 +35,7 @@ from torch import nn
 
 from ganforge.checkpoint import PACKAGED, CheckpointError, load_networks, read_config, resolve_checkpoint
 from ganforge.media import make_grid, to_uint8
-from ganforge.sampling import class_vectors, latents
+from ganforge.sampling import generator_classes, latents
 from ganforge.studio.reals import RealPictures, RealSource, training_source
 from ganforge.timelapse import Frame, MetricSeries, caption, find_run_dir, metric_series, timeline_frames
 
@@ -166,8 +166,9 @@ class GeneratorModel(StudioModel):
 
     @torch.no_grad()
     def _run(self, z: torch.Tensor, klass: int | None, psi: float, seeds: list[int]) -> torch.Tensor:
-        """Conditional models without a class draw class ``seed mod classes``, as ``ganforge sample``."""
-        c = class_vectors(klass, len(z), self.c_dim, seeds)
+        """Conditional models without a class draw class ``seed mod classes`` (a self-conditioned one: a cluster
+        from its prior), as ``ganforge sample``."""
+        c = generator_classes(self.G, klass, len(z), seeds)
         kwargs = {"truncation_psi": psi, "noise_mode": "const"} if self.truncation else {}
         out = [self.G(z[i : i + 16], None if c is None else c[i : i + 16], **kwargs).float()
                for i in range(0, len(z), 16)]
@@ -198,7 +199,7 @@ class GeneratorModel(StudioModel):
         if steps < 2:
             raise ValueError(f"an interpolation strip needs at least 2 steps, got {steps}")
         # without a class, a conditional model walks from seed A's class to seed B's (seed mod classes)
-        c = class_vectors(klass, 2, self.c_dim, [seed_a, seed_b])
+        c = generator_classes(self.G, klass, 2, [seed_a, seed_b])
         mode = "w-lerp" if self.mixing else "z-slerp"
         imgs = torch.cat(list(walk(self.G, [seed_a, seed_b], steps - 1, mode, c=c, truncation_psi=psi)))
         return make_grid(self._display(imgs), nrow=steps)
@@ -216,7 +217,7 @@ class GeneratorModel(StudioModel):
         layers = parse_style_layers(styles, int(self.G.num_ws))
         if self.c_dim and klass is None:
             raise ValueError(f"{self.name} is conditional: choose a class for the mixing grid")
-        imgs = mixing_grid(self.G, list(row_seeds), list(col_seeds), layers, class_vectors(klass, 1, self.c_dim),
+        imgs = mixing_grid(self.G, list(row_seeds), list(col_seeds), layers, generator_classes(self.G, klass, 1),
                            psi, "const")
         return make_grid(self._display(imgs), nrow=len(col_seeds) + 1), layers
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ganforge.data import GanDataset, load_dataset
+from ganforge.data.clusters import CLASS_PRIOR, cluster_dataset, cluster_prior
 from ganforge.losses import Loss, build_loss
 from ganforge.train import distributed as ddp
 from ganforge.train.config import TrainConfig
@@ -108,7 +109,11 @@ def runtime(cfg: TrainConfig) -> tuple[torch.device, ddp.DistInfo]:
 
 
 def load_training_data(cfg: TrainConfig) -> GanDataset:
-    return load_dataset(cfg.data, cfg.resolution, cfg.channels, cfg.resize, cfg.data_dir, cfg.on_error, cfg.max_images)
+    """The data as ``cfg`` names it; with ``cfg.clusters``, labelled by k-means clusters of its pixels (recomputed
+    identically on resume: seeded and in float64)."""
+    dataset = load_dataset(cfg.data, cfg.resolution, cfg.channels, cfg.resize, cfg.data_dir, cfg.on_error,
+                           cfg.max_images)
+    return cluster_dataset(dataset, cfg.clusters, cfg.seed) if cfg.clusters else dataset
 
 
 def training_data(cfg: TrainConfig) -> tuple[GanDataset, GanDataset | None]:
@@ -126,6 +131,9 @@ def training_data(cfg: TrainConfig) -> tuple[GanDataset, GanDataset | None]:
 def build_networks(recipe: Recipe, cfg: TrainConfig, dataset: GanDataset, source: DataSource) -> dict[str, nn.Module]:
     """The recipe's networks (G and D), plus G_ema when an EMA is configured."""
     nets = recipe.networks(cfg, dataset, source)
+    prior = cluster_prior(dataset.info)
+    if prior is not None and "G" in nets:  # a self-conditioned G draws its cluster with the clusters' frequencies
+        setattr(nets["G"], CLASS_PRIOR, prior)
     if cfg.ema_kimg > 0 and "G" in nets:
         nets["G_ema"] = copy.deepcopy(nets["G"]).eval().requires_grad_(False)
     return nets

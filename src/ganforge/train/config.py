@@ -33,6 +33,7 @@ class TrainConfig:
     on_error: str = "raise"
     max_images: int | None = None
     cond: bool = False  # class-conditional training (needs labels)
+    clusters: int = 0  # self-conditioned training on this many k-means clusters of the data (0: off; needs no labels)
     xflip: bool = False
     z_dim: int = 100
     g_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -108,6 +109,9 @@ class TrainConfig:
         need(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
         need(self.heldout >= 0, f"heldout must be >= 0, got {self.heldout}")
         need(self.patience is None or self.patience >= 1, f"patience must be >= 1, got {self.patience}")
+        need(self.clusters == 0 or self.clusters >= 2, f"clusters must be 0 (off) or >= 2, got {self.clusters}")
+        need(not (self.cond and self.clusters), "cond (the data's labels) and clusters (labels from k-means) exclude "
+             "each other; pass one of them")
         self._validate_coverage_options(need)
 
     def _validate_coverage_options(self, need: Any) -> None:
@@ -124,6 +128,11 @@ class TrainConfig:
         for name in ("r1_gamma", "r2_gamma"):
             gamma = self.loss_kwargs.get(name, 0.0)
             need(is_penalty_weight(gamma), f"loss_kwargs.{name} must be a number >= 0, got {gamma!r}")
+
+    @property
+    def conditional(self) -> bool:
+        """Whether G and D take labels: the data's own (``cond``) or cluster indices (``clusters``)."""
+        return self.cond or self.clusters > 0
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -313,6 +313,8 @@ class Trainer:
         self.echo(f"data: {self.dataset.info}")
         if self.cfg.cond:
             self.echo(f"class-conditional on {self.dataset.num_classes} classes (--no-cond trains without labels)")
+        elif self.cfg.clusters:
+            self.echo(f"self-conditioned on {self.cfg.clusters} k-means clusters of the data (no labels used)")
 
     def _train_until(self, total: int, bar: tqdm, log: _StatsLog) -> str | None:
         """Steps and events until ``total`` images; returns the reason training stopped early, or None."""

@@ -90,14 +90,15 @@ class Recipe:
                 raise ValueError(f"recipe {self.name!r}: {hook} must be callable or None, got {value!r}")
 
     def defaults_for(self, data: str, given: Collection[str]) -> dict[str, Any]:
-        """``defaults`` under ``bare_run`` (when ``given``, the options the user set, has neither ``data`` nor
-        ``cond``) under the ``data_defaults`` entry of ``data``; a loss in ``given`` drops the entry's loss and its
-        penalties together, so ``--loss NAME`` is that loss as the family trains it."""
+        """``defaults`` under ``bare_run`` (when ``given``, the options the user set, names none of ``data``,
+        ``cond`` and ``clusters``: the labels to train on) under the ``data_defaults`` entry of ``data``; a loss in
+        ``given`` drops the entry's loss and its penalties together, so ``--loss NAME`` is that loss as the family
+        trains it."""
         extra = dict(self.data_defaults.get(data, {}))
         if "loss" in given:
             extra.pop("loss", None)
             extra.pop("loss_kwargs", None)
-        bare = {} if {"data", "cond"} & set(given) else self.bare_run
+        bare = {} if {"data", "cond", "clusters"} & set(given) else self.bare_run
         return {**self.defaults, **bare, **extra}
 
     def networks(self, cfg: TrainConfig, dataset: GanDataset, source: DataSource) -> dict[str, nn.Module]:
@@ -143,7 +144,7 @@ def register_recipe(recipe: Recipe) -> Recipe:
 # ------------------------------------------------------------------------ the defaults
 def contract_networks(recipe: Recipe, cfg: TrainConfig, dataset: GanDataset) -> dict[str, nn.Module]:
     """``G`` and ``D`` of the model contract, sized from the dataset, with ``cfg.g_kwargs``/``cfg.d_kwargs``."""
-    c_dim = dataset.num_classes if cfg.cond else 0
+    c_dim = dataset.num_classes if cfg.conditional else 0
     common = {"c_dim": c_dim, "resolution": dataset.resolution, "channels": dataset.channels}
     try:
         G = recipe.generator(z_dim=cfg.z_dim, **common, **cfg.g_kwargs)
@@ -155,8 +156,8 @@ def contract_networks(recipe: Recipe, cfg: TrainConfig, dataset: GanDataset) -> 
 
 def image_source(cfg: TrainConfig, dataset: GanDataset, device: torch.device, rank: int,
                  world_size: int) -> ImageSource:
-    """Real images of one dataset, ``z ~ N(0, I)`` of ``cfg.z_dim`` and, when ``cfg.cond``, labels."""
-    return ImageSource(dataset, cfg.batch, cfg.z_dim, cfg.cond, cfg.xflip, cfg.seed, device, rank, world_size)
+    """Real images of one dataset, ``z ~ N(0, I)`` of ``cfg.z_dim`` and, when conditional, labels."""
+    return ImageSource(dataset, cfg.batch, cfg.z_dim, cfg.conditional, cfg.xflip, cfg.seed, device, rank, world_size)
 
 
 def sampling_generator(networks: Mapping[str, nn.Module]) -> nn.Module:

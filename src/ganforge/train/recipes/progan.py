@@ -295,7 +295,8 @@ class MultiResolutionSource(ImageSource):
 
 def make_source(cfg: Any, dataset: GanDataset, device: torch.device, rank: int, world: int) -> MultiResolutionSource:
     """The ProGAN recipe's data source."""
-    return MultiResolutionSource(dataset, cfg.batch, cfg.z_dim, cfg.cond, cfg.xflip, cfg.seed, device, rank, world)
+    return MultiResolutionSource(dataset, cfg.batch, cfg.z_dim, cfg.conditional, cfg.xflip, cfg.seed, device, rank,
+                                 world)
 
 
 def preview(networks: Mapping[str, nn.Module], source: DataSource, n: int, seed: int) -> torch.Tensor:

@@ -142,8 +142,8 @@ def small_image_kwargs(resolution: int) -> tuple[dict[str, Any], dict[str, Any]]
 
 def build_networks(cfg: TrainConfig, dataset: GanDataset, source: DataSource) -> dict[str, nn.Module]:
     """``G`` (unit-g) and ``D`` (unit-d) for domain A = ``dataset`` and domain B = the source's second domain."""
-    if cfg.cond:
-        raise ValueError("UNIT is unconditional; do not pass --cond")
+    if cfg.conditional:
+        raise ValueError("UNIT is unconditional; do not pass --cond or --clusters")
     if not isinstance(source, TwoDomainSource):
         raise ValueError(f"UNIT trains on a TwoDomainSource, got {type(source).__name__}")
     ds_b = source.dataset_b

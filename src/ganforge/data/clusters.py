@@ -4,9 +4,10 @@ Self-conditioned GAN (Liu et al., "Diverse Image Generation via Self-Conditioned
 real images without any labels, trains a class-conditional G and D on the cluster indices, and samples G's cluster
 with the clusters' frequencies: each cluster's share of the samples is set by the data instead of left to the
 adversarial game. The paper clusters its discriminator's features at initialisation and re-clusters every 25,000
-iterations; within the budgets measured here (hundreds of kimg, a few thousand steps) only the first clustering
-would run, so the features here are the images' own pixels, which needs no network. BENCHMARKS.md (Stacked MNIST,
-twenty-eighth session) measures pixels and a random D's features alike, and neither beat the unconditional default.
+iterations; within the budgets measured here (400 kimg at batch 32: 12,500 steps) only the first clustering, of
+a random D's features, would run, so the features here are the images' own pixels, which needs no network.
+BENCHMARKS.md (Stacked MNIST, twenty-eighth session) measures pixels and a random D's features alike: on Stacked
+MNIST neither beat the unconditional default at 400 kimg.
 
 k-means (Lloyd's algorithm with k-means++ seeding, Arthur & Vassilvitskii 2007) runs in float64 on a seeded subset,
 then every sample is assigned to its nearest centre, so the same data, k and seed give the same labels whatever the

@@ -63,3 +63,15 @@ def test_cluster_sizes_follow_the_data():
     out = cluster_dataset(GanDataset("uneven", data), 2, seed=0)
     assert sorted(out.info["clusters"]["sizes"]) == [10, 30]
     assert np.isclose(float(cluster_prior(out.info).max()), 0.75)
+
+
+def test_large_images_are_pooled_before_clustering():
+    """64x64 pictures: two groups told apart by their colour layout after pooling to 32x32."""
+    gen = torch.Generator().manual_seed(0)
+    left = torch.zeros(10, 3, 64, 64)
+    left[:, :, :, :32] = 200.0
+    right = left.flip(3)
+    data = (torch.cat([left, right]) + torch.randint(0, 20, (20, 3, 64, 64), generator=gen)).to(torch.uint8)
+    out = cluster_dataset(GanDataset("halves", data), 2, seed=0)
+    assert len(set(out.labels[:10].tolist())) == 1 and len(set(out.labels[10:].tolist())) == 1
+    assert out.labels[0] != out.labels[10] and out.info["clusters"]["features"] == "pixels (at most 32x32)"

@@ -29,6 +29,7 @@ from ganforge.data.errors import DataError
 # asked for (set on a self-conditioned G by training and by ganforge.sampling.load_generator; read by the samplers).
 CLASS_PRIOR = "class_prior"
 FIT_SAMPLES = 10_000  # k-means is fitted on at most this many samples; all are then assigned
+MAX_SIDE = 32  # larger images are average-pooled to 32x32 first: layout and colour, at a memory any set can afford
 ITERATIONS = 30
 CHUNK = 4096
 
@@ -59,6 +60,15 @@ def kmeans(x: torch.Tensor, k: int, seed: int, iterations: int = ITERATIONS) -> 
     return centres
 
 
+def pixel_features(data: torch.Tensor) -> torch.Tensor:
+    """``[N, C*h*w]`` float64 pixels of ``data [N, C, H, W]`` (uint8 images or toy coordinates), average-pooled to
+    at most ``MAX_SIDE`` on a side."""
+    x = data.double()
+    if x.shape[-1] > MAX_SIDE or x.shape[-2] > MAX_SIDE:
+        x = torch.nn.functional.adaptive_avg_pool2d(x, (min(x.shape[-2], MAX_SIDE), min(x.shape[-1], MAX_SIDE)))
+    return x.flatten(1)
+
+
 def nearest(x: torch.Tensor, centres: torch.Tensor, x2: torch.Tensor | None = None) -> torch.Tensor:
     """Index ``[N]`` of the nearest of ``centres [k, D]`` for each row of ``x [N, D]``, in float64: distances as
     ``|x|^2 - 2 x.c + |c|^2`` (``x2``: the ``|x|^2`` already computed), whose cancellation error is far below any
@@ -74,20 +84,21 @@ def nearest(x: torch.Tensor, centres: torch.Tensor, x2: torch.Tensor | None = No
 
 
 def cluster_dataset(dataset: GanDataset, k: int, seed: int) -> GanDataset:
-    """``dataset`` with its labels replaced by the indices of ``k`` pixel-space k-means clusters (``[N]``), and the
+    """``dataset`` with its labels replaced by the indices of ``k`` k-means clusters of its pixels (``[N]``), and the
     clustering recorded in ``info["clusters"]`` (k, seed, features, and each cluster's size: the sampling prior)."""
     if not 2 <= k <= len(dataset):
         raise DataError(f"--clusters must be in [2, {len(dataset)}] (the number of samples) for dataset "
                         f"{dataset.name!r}, got {k}")
-    x = dataset.data.flatten(1).float()  # [N, C*H*W]: uint8 pixels (or toy coordinates) as they are stored
     gen = torch.Generator().manual_seed(seed)
-    fit = x[torch.randperm(len(x), generator=gen)[:FIT_SAMPLES]]
-    labels = nearest(x, kmeans(fit, k, seed))
+    centres = kmeans(pixel_features(dataset.data[torch.randperm(len(dataset), generator=gen)[:FIT_SAMPLES]]), k, seed)
+    labels = torch.cat([nearest(pixel_features(dataset.data[a : a + CHUNK]), centres)
+                        for a in range(0, len(dataset), CHUNK)])  # [N], a chunk of images in float64 at a time
     counts = np.bincount(labels.numpy(), minlength=k)
     if (counts == 0).any():
         raise DataError(f"dataset {dataset.name!r}: {int((counts == 0).sum())} of {k} clusters are empty (more "
                         "clusters than distinct samples?); use fewer --clusters")
-    info = dataset.info | {"clusters": {"k": k, "seed": seed, "features": "pixels", "sizes": counts.tolist()}}
+    features = f"pixels (at most {MAX_SIDE}x{MAX_SIDE})"
+    info = dataset.info | {"clusters": {"k": k, "seed": seed, "features": features, "sizes": counts.tolist()}}
     return dataclasses.replace(dataset, labels=labels, num_classes=k, info=info)
 
 

@@ -134,3 +134,14 @@ def test_registered_metrics_use_the_extractor_network():
     ctx = EvalContext(SampleSet.from_generator(dcgan, 4), extractor=FakeDigits(), generator=dcgan)
     with pytest.raises(ValueError, match="ppl-z-end"):
         run_metrics(["ppl"], ctx)
+
+
+def test_conditional_pairs_draw_classes_uniformly_or_from_the_generator_prior():
+    from ganforge.metrics.ppl import _random_classes
+
+    gen = torch.Generator().manual_seed(0)
+    assert _random_classes(4, 0, gen) is None
+    uniform = _random_classes(300, 3, gen).argmax(1)
+    assert set(uniform.tolist()) == {0, 1, 2}
+    skewed = _random_classes(50, 3, gen, torch.tensor([0.0, 1.0, 0.0])).argmax(1)
+    assert skewed.tolist() == [1] * 50

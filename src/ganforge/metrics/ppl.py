@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ganforge.data.clusters import CLASS_PRIOR
 from ganforge.metrics.base import register_metric
 
 SPACES = ("z", "w")
@@ -48,10 +49,13 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return direction * torch.lerp(na, nb, t)
 
 
-def _random_classes(n: int, c_dim: int, gen: torch.Generator) -> torch.Tensor | None:
+def _random_classes(n: int, c_dim: int, gen: torch.Generator, prior: torch.Tensor | None = None) -> torch.Tensor | None:
+    """One-hot ``[n, c_dim]`` classes, uniform or drawn from ``prior [c_dim]`` (a self-conditioned G's clusters)."""
     if c_dim == 0:
         return None
-    return nn.functional.one_hot(torch.randint(0, c_dim, (n,), generator=gen), c_dim).float()
+    idx = (torch.randint(0, c_dim, (n,), generator=gen) if prior is None
+           else torch.multinomial(prior.double(), n, replacement=True, generator=gen))
+    return nn.functional.one_hot(idx, c_dim).float()
 
 
 @torch.no_grad()
@@ -84,7 +88,7 @@ def path_lengths(
     if space == "w" and not style:
         raise ValueError(f"w-space PPL needs a style-based generator; {type(G).__name__} has no mapping network "
                          f"(use space='z')")
-    z_dim, c_dim = int(G.z_dim), int(getattr(G, "c_dim", 0))
+    z_dim, c_dim, prior = int(G.z_dim), int(getattr(G, "c_dim", 0)), getattr(G, CLASS_PRIOR, None)
     gen = torch.Generator().manual_seed(seed)
     out = []
     for i in tqdm(range(0, num_samples, batch_size), desc=f"ppl-{space}", disable=not progress, unit="batch"):
@@ -92,7 +96,7 @@ def path_lengths(
         for _ in range(min(batch_size, num_samples - i)):  # pairs drawn one by one: independent of batch_size
             z = torch.randn(2, z_dim, generator=gen)
             t = torch.rand(1, generator=gen) * (1.0 if sampling == "full" else 0.0)
-            chunk.append((z, t, _random_classes(1, c_dim, gen)))
+            chunk.append((z, t, _random_classes(1, c_dim, gen, prior)))
         z0 = torch.stack([z[0] for z, _, _ in chunk]).to(device)  # [B, z_dim]
         z1 = torch.stack([z[1] for z, _, _ in chunk]).to(device)
         t = torch.cat([t for _, t, _ in chunk]).to(device)  # [B]

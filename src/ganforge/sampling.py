@@ -72,13 +72,13 @@ def generator_classes(
     return class_vectors(classes, n, int(getattr(G, "c_dim", 0)), seeds, getattr(G, CLASS_PRIOR, None))
 
 
+PRIOR_STREAM = 0x9E3779B9  # offset of the class stream's seeds from the latents' (any fixed value apart from 0)
+
+
 def prior_class(prior: torch.Tensor, seed: int) -> int:
     """The class ``seed`` draws from ``prior [c_dim]``, on a stream apart from its latent's (``latents``)."""
     gen = torch.Generator().manual_seed(int(seed) + PRIOR_STREAM)
     return int(torch.multinomial(prior.double(), 1, generator=gen))
-
-
-PRIOR_STREAM = 0x9E3779B9  # offset of the class stream's seeds from the latents' (any fixed value apart from 0)
 
 
 @torch.no_grad()

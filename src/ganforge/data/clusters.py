@@ -31,7 +31,7 @@ CLASS_PRIOR = "class_prior"
 FIT_SAMPLES = 10_000  # k-means is fitted on at most this many samples; all are then assigned
 MAX_SIDE = 32  # larger images are average-pooled to 32x32 first: layout and colour, at a memory any set can afford
 ITERATIONS = 30
-CHUNK = 4096
+CHUNK = 4096  # images assigned at a time: [CHUNK, k] distances and [CHUNK, D] float64 pixels
 
 
 def kmeans(x: torch.Tensor, k: int, seed: int, iterations: int = ITERATIONS) -> torch.Tensor:
@@ -72,15 +72,10 @@ def pixel_features(data: torch.Tensor) -> torch.Tensor:
 def nearest(x: torch.Tensor, centres: torch.Tensor, x2: torch.Tensor | None = None) -> torch.Tensor:
     """Index ``[N]`` of the nearest of ``centres [k, D]`` for each row of ``x [N, D]``, in float64: distances as
     ``|x|^2 - 2 x.c + |c|^2`` (``x2``: the ``|x|^2`` already computed), whose cancellation error is far below any
-    distance between distinct images."""
+    distance between distinct images. Callers bound ``N`` (the fit subset; ``cluster_dataset``'s chunks)."""
     x, centres = x.double(), centres.double()
-    c2 = (centres * centres).sum(1)  # [k]
-    out = []
-    for a in range(0, len(x), CHUNK):
-        xa = x[a : a + CHUNK]
-        xa2 = (xa * xa).sum(1) if x2 is None else x2[a : a + CHUNK]
-        out.append((xa2.unsqueeze(1) - 2 * xa @ centres.T + c2).argmin(1))
-    return torch.cat(out)
+    x2 = (x * x).sum(1) if x2 is None else x2  # [N]
+    return (x2.unsqueeze(1) - 2 * x @ centres.T + (centres * centres).sum(1)).argmin(1)
 
 
 def cluster_dataset(dataset: GanDataset, k: int, seed: int) -> GanDataset:

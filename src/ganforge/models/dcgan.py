@@ -8,6 +8,10 @@ class to z in G and use a projection term (Miyato & Koyama 2018) in D.
 D takes the two mode-coverage options of :mod:`ganforge.models.gan`: ``pack`` (PacGAN: ``pack`` images stacked along
 the channels, so the first convolution sees ``pack * channels``) and ``mbstd_group`` (ProGAN's minibatch standard
 deviation as one extra feature map before the output layer).
+
+Both take ``blocks``: that many extra 3x3, stride-1 convolutions at every resolution but the image's own (G: after
+the projection and after each intermediate upsampling; D: after each strided convolution but the last), so depth can
+grow without changing the resolutions. 0 is the paper's network.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class DCGANGenerator(Network):
     """``z [N, z_dim] (+ c [N, c_dim]) -> img [N, channels, R, R]`` in [-1, 1].
 
     Channel widths: ``width * 2**(n-1)`` at the start size, halving at each doubling, capped at ``max_width``.
+    ``blocks``: extra 3x3 convolution + batch norm + ReLU layers at each resolution below the image's.
     """
 
     def __init__(
@@ -48,18 +53,21 @@ class DCGANGenerator(Network):
         channels: int = 1,
         width: int = 64,
         max_width: int = 512,
+        blocks: int = 0,
     ) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.resolution, self.channels = z_dim, c_dim, resolution, channels
         s, n = start_size(resolution)
+        check_blocks(blocks)
         widths = [min(width * 2 ** (n - 1 - i), max_width) for i in range(n)]  # widths[i] at size s * 2**i
         self.start, self.w0 = s, widths[0]
         self.fc = nn.Sequential(
             nn.Linear(z_dim + c_dim, widths[0] * s * s, bias=False), nn.BatchNorm1d(widths[0] * s * s), nn.ReLU(True)
         )
-        ups: list[nn.Module] = []
+        ups: list[nn.Module] = _g_blocks(widths[0], blocks)
         for a, b in zip(widths[:-1], widths[1:]):
             ups += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
+            ups += _g_blocks(b, blocks)
         ups += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.ups = nn.Sequential(*ups)
         _dcgan_init(self)
@@ -76,7 +84,8 @@ class DCGANDiscriminator(Network):
     """``img [N, channels, R, R] (+ c) -> logit [N / pack]``; mirror image of the generator.
 
     ``pack``: images judged together (PacGAN; ``N`` a multiple of it). ``mbstd_group``: minibatch standard deviation
-    group size (0 = off).
+    group size (0 = off). ``blocks``: extra 3x3 convolutions (with D's norm and LeakyReLU) after each strided
+    convolution but the last.
     """
 
     def __init__(
@@ -90,9 +99,11 @@ class DCGANDiscriminator(Network):
         dropout: float = 0.0,
         pack: int = 1,
         mbstd_group: int = 0,
+        blocks: int = 0,
     ) -> None:
         super().__init__()
         check_coverage_options(pack, mbstd_group)
+        check_blocks(blocks)
         if norm not in ("batch", "none", "spectral"):
             raise ValueError(f"norm must be 'batch', 'none' or 'spectral', got {norm!r}")
         if not 0.0 <= dropout < 1.0:
@@ -102,12 +113,16 @@ class DCGANDiscriminator(Network):
         widths = [min(width * 2**i, max_width) for i in range(n)]  # after each stride-2 conv
         sn = nn.utils.parametrizations.spectral_norm if norm == "spectral" else (lambda m: m)
         drop = [nn.Dropout(dropout)] if dropout > 0 else []
+        def conv(a: int, b: int, k: int, stride: int) -> list[nn.Module]:  # conv, D's norm, LeakyReLU, dropout
+            bn = [nn.BatchNorm2d(b)] if norm == "batch" else []
+            pad = 1  # 4x4 stride 2 halves the size, 3x3 stride 1 keeps it
+            return [sn(nn.Conv2d(a, b, k, stride, pad, bias=norm != "batch")), *bn, nn.LeakyReLU(0.2, True), *drop]
+
         layers: list[nn.Module] = [sn(nn.Conv2d(channels * pack, widths[0], 4, 2, 1)), nn.LeakyReLU(0.2, True), *drop]
         for a, b in zip(widths[:-1], widths[1:]):
-            layers.append(sn(nn.Conv2d(a, b, 4, 2, 1, bias=norm != "batch")))
-            if norm == "batch":
-                layers.append(nn.BatchNorm2d(b))
-            layers += [nn.LeakyReLU(0.2, True), *drop]
+            for _ in range(blocks):
+                layers += conv(a, a, 3, 1)
+            layers += conv(a, b, 4, 2)
         if mbstd_group:  # one extra [s, s] feature map for the final layer (ProGAN puts it before its last block)
             layers.append(MinibatchStddev(mbstd_group, 1))
         self.body = nn.Sequential(*layers)
@@ -123,6 +138,20 @@ class DCGANDiscriminator(Network):
         if self.embed is not None and c is not None:
             logit = logit + (self.embed(pack_rows(c, self.pack)) * h).sum(dim=1)  # projection discriminator term
         return logit
+
+
+def check_blocks(blocks: int) -> None:
+    """``ValueError`` unless ``blocks`` (extra 3x3 layers per resolution) is an int >= 0."""
+    if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 0:
+        raise ValueError(f"blocks must be an integer >= 0, got {blocks!r}")
+
+
+def _g_blocks(width: int, blocks: int) -> list[nn.Module]:
+    """``blocks`` x (3x3 conv, batch norm, ReLU) at ``width`` channels, size kept."""
+    layers: list[nn.Module] = []
+    for _ in range(blocks):
+        layers += [nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]
+    return layers
 
 
 def _dcgan_init(module: nn.Module) -> None:

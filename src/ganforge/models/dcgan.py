@@ -10,8 +10,10 @@ the channels, so the first convolution sees ``pack * channels``) and ``mbstd_gro
 deviation as one extra feature map before the output layer).
 
 Both take ``blocks``: that many extra 3x3, stride-1 convolutions at every resolution but the image's own (G: after
-the projection and after each intermediate upsampling; D: after each strided convolution but the last), so depth can
-grow without changing the resolutions. 0 is the paper's network.
+the projection and after each intermediate upsampling; D: after each strided convolution but the last), and
+``top_blocks``: 3x3 layers at the image's own resolution (G: its last upsampling makes features, not colours, and
+``top_blocks`` 3x3 convolutions end in the image; D: ``top_blocks`` 3x3 convolutions read the image before its first
+strided one), so depth can grow without changing the resolutions. 0 and 0 are the paper's network.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ class DCGANGenerator(Network):
     """``z [N, z_dim] (+ c [N, c_dim]) -> img [N, channels, R, R]`` in [-1, 1].
 
     Channel widths: ``width * 2**(n-1)`` at the start size, halving at each doubling, capped at ``max_width``.
-    ``blocks``: extra 3x3 convolution + batch norm + ReLU layers at each resolution below the image's.
+    ``blocks``: extra 3x3 convolution + batch norm + ReLU layers at each resolution below the image's;
+    ``top_blocks``: 3x3 layers at the image's resolution, the last of them making the colours.
     """
 
     def __init__(
@@ -54,11 +57,12 @@ class DCGANGenerator(Network):
         width: int = 64,
         max_width: int = 512,
         blocks: int = 0,
+        top_blocks: int = 0,
     ) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.resolution, self.channels = z_dim, c_dim, resolution, channels
         s, n = start_size(resolution)
-        check_blocks(blocks)
+        check_blocks(blocks=blocks, top_blocks=top_blocks)
         widths = [min(width * 2 ** (n - 1 - i), max_width) for i in range(n)]  # widths[i] at size s * 2**i
         self.start, self.w0 = s, widths[0]
         self.fc = nn.Sequential(
@@ -68,7 +72,12 @@ class DCGANGenerator(Network):
         for a, b in zip(widths[:-1], widths[1:]):
             ups += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
             ups += _g_blocks(b, blocks)
-        ups += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
+        if top_blocks:  # the last upsampling makes features at the image's size; 3x3 layers turn them into colours
+            top = top_width(widths[-1])
+            ups += [nn.ConvTranspose2d(widths[-1], top, 4, 2, 1, bias=False), nn.BatchNorm2d(top), nn.ReLU(True)]
+            ups += [*_g_blocks(top, top_blocks - 1), nn.Conv2d(top, channels, 3, 1, 1), nn.Tanh()]
+        else:
+            ups += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.ups = nn.Sequential(*ups)
         _dcgan_init(self)
 
@@ -85,7 +94,7 @@ class DCGANDiscriminator(Network):
 
     ``pack``: images judged together (PacGAN; ``N`` a multiple of it). ``mbstd_group``: minibatch standard deviation
     group size (0 = off). ``blocks``: extra 3x3 convolutions (with D's norm and LeakyReLU) after each strided
-    convolution but the last.
+    convolution but the last; ``top_blocks``: 3x3 convolutions on the image before the first strided one.
     """
 
     def __init__(
@@ -100,10 +109,11 @@ class DCGANDiscriminator(Network):
         pack: int = 1,
         mbstd_group: int = 0,
         blocks: int = 0,
+        top_blocks: int = 0,
     ) -> None:
         super().__init__()
         check_coverage_options(pack, mbstd_group)
-        check_blocks(blocks)
+        check_blocks(blocks=blocks, top_blocks=top_blocks)
         if norm not in ("batch", "none", "spectral"):
             raise ValueError(f"norm must be 'batch', 'none' or 'spectral', got {norm!r}")
         if not 0.0 <= dropout < 1.0:
@@ -118,7 +128,15 @@ class DCGANDiscriminator(Network):
             pad = 1  # 4x4 stride 2 halves the size, 3x3 stride 1 keeps it
             return [sn(nn.Conv2d(a, b, k, stride, pad, bias=norm != "batch")), *bn, nn.LeakyReLU(0.2, True), *drop]
 
-        layers: list[nn.Module] = [sn(nn.Conv2d(channels * pack, widths[0], 4, 2, 1)), nn.LeakyReLU(0.2, True), *drop]
+        layers: list[nn.Module] = []
+        first = channels * pack
+        if top_blocks:  # 3x3 layers read the image at its own size (the first, like the strided one, without norm)
+            top = top_width(widths[0])
+            layers += [sn(nn.Conv2d(first, top, 3, 1, 1)), nn.LeakyReLU(0.2, True), *drop]
+            for _ in range(top_blocks - 1):
+                layers += conv(top, top, 3, 1)
+            first = top
+        layers += [sn(nn.Conv2d(first, widths[0], 4, 2, 1)), nn.LeakyReLU(0.2, True), *drop]
         for a, b in zip(widths[:-1], widths[1:]):
             for _ in range(blocks):
                 layers += conv(a, a, 3, 1)
@@ -140,10 +158,16 @@ class DCGANDiscriminator(Network):
         return logit
 
 
-def check_blocks(blocks: int) -> None:
-    """``ValueError`` unless ``blocks`` (extra 3x3 layers per resolution) is an int >= 0."""
-    if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 0:
-        raise ValueError(f"blocks must be an integer >= 0, got {blocks!r}")
+def check_blocks(**counts: int) -> None:
+    """``ValueError`` unless each count of extra 3x3 layers (``blocks``, ``top_blocks``) is an int >= 0."""
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+
+
+def top_width(width: int) -> int:
+    """Channels of the layers at the image's own size: half the next ones, at least 8."""
+    return max(width // 2, 8)
 
 
 def _g_blocks(width: int, blocks: int) -> list[nn.Module]:

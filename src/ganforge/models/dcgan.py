@@ -122,25 +122,7 @@ class DCGANDiscriminator(Network):
         s, n = start_size(resolution)
         widths = [min(width * 2**i, max_width) for i in range(n)]  # after each stride-2 conv
         sn = nn.utils.parametrizations.spectral_norm if norm == "spectral" else (lambda m: m)
-        drop = [nn.Dropout(dropout)] if dropout > 0 else []
-        def conv(a: int, b: int, k: int, stride: int) -> list[nn.Module]:  # conv, D's norm, LeakyReLU, dropout
-            bn = [nn.BatchNorm2d(b)] if norm == "batch" else []
-            pad = 1  # 4x4 stride 2 halves the size, 3x3 stride 1 keeps it
-            return [sn(nn.Conv2d(a, b, k, stride, pad, bias=norm != "batch")), *bn, nn.LeakyReLU(0.2, True), *drop]
-
-        layers: list[nn.Module] = []
-        first = channels * pack
-        if top_blocks:  # 3x3 layers read the image at its own size (the first, like the strided one, without norm)
-            top = top_width(widths[0])
-            layers += [sn(nn.Conv2d(first, top, 3, 1, 1)), nn.LeakyReLU(0.2, True), *drop]
-            for _ in range(top_blocks - 1):
-                layers += conv(top, top, 3, 1)
-            first = top
-        layers += [sn(nn.Conv2d(first, widths[0], 4, 2, 1)), nn.LeakyReLU(0.2, True), *drop]
-        for a, b in zip(widths[:-1], widths[1:]):
-            for _ in range(blocks):
-                layers += conv(a, a, 3, 1)
-            layers += conv(a, b, 4, 2)
+        layers = _d_layers(channels * pack, widths, blocks, top_blocks, norm, dropout)
         if mbstd_group:  # one extra [s, s] feature map for the final layer (ProGAN puts it before its last block)
             layers.append(MinibatchStddev(mbstd_group, 1))
         self.body = nn.Sequential(*layers)
@@ -168,6 +150,36 @@ def check_blocks(**counts: int) -> None:
 def top_width(width: int) -> int:
     """Channels of the layers at the image's own size: half the next ones, at least 8."""
     return max(width // 2, 8)
+
+
+def _d_layers(
+    channels: int, widths: list[int], blocks: int, top_blocks: int, norm: str, dropout: float
+) -> list[nn.Module]:
+    """D's convolutions from the image to its last strided layer: ``top_blocks`` 3x3 layers at the image's size, then
+    a strided 4x4 layer per width with ``blocks`` 3x3 layers before each but the first (no norm on the layers that
+    read the image, as in the paper)."""
+    sn = nn.utils.parametrizations.spectral_norm if norm == "spectral" else (lambda m: m)
+    drop = [nn.Dropout(dropout)] if dropout > 0 else []
+
+    def conv(a: int, b: int, k: int, stride: int, normed: bool = True) -> list[nn.Module]:
+        # 4x4 stride 2 halves the size, 3x3 stride 1 keeps it (padding 1 for both)
+        bn = [nn.BatchNorm2d(b)] if normed and norm == "batch" else []
+        return [sn(nn.Conv2d(a, b, k, stride, 1, bias=not bn)), *bn, nn.LeakyReLU(0.2, True), *drop]
+
+    layers: list[nn.Module] = []
+    first = channels
+    if top_blocks:
+        top = top_width(widths[0])
+        layers += conv(first, top, 3, 1, normed=False)
+        for _ in range(top_blocks - 1):
+            layers += conv(top, top, 3, 1)
+        first = top
+    layers += conv(first, widths[0], 4, 2, normed=False)
+    for a, b in zip(widths[:-1], widths[1:]):
+        for _ in range(blocks):
+            layers += conv(a, a, 3, 1)
+        layers += conv(a, b, 4, 2)
+    return layers
 
 
 def _g_blocks(width: int, blocks: int) -> list[nn.Module]:

@@ -1,5 +1,6 @@
 """DCGAN's per-dataset defaults: Stacked MNIST trains the relativistic pairing loss with R1 + R2 unless the user names
-a loss; options given add to it; other data and other families keep their own defaults."""
+a loss, with G and D one 3x3 layer deeper per resolution; options given add to it; other data and other families keep
+their own defaults."""
 
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ def test_stacked_mnist_resolves_the_pairing_loss_with_both_penalties():
     assert cfg.model == "dcgan" and cfg.loss == "relativistic"
     assert cfg.loss_kwargs == {"r1_gamma": 0.1, "r2_gamma": 0.1}
     assert cfg.kimg == DATA_DEFAULTS["stacked-mnist"]["kimg"] and cfg.cond is False
+    assert cfg.g_kwargs == {"blocks": 1} and cfg.d_kwargs == {"blocks": 1}
+
+
+def test_naming_a_loss_keeps_the_stacked_depth_and_network_options_add_to_it():
+    cfg = resolve_config({"data": "stacked-mnist", "loss": "non-saturating", "d_kwargs": {"pack": 2}}, None, None)
+    assert cfg.g_kwargs == {"blocks": 1} and cfg.d_kwargs == {"blocks": 1, "pack": 2}
+    paper = resolve_config({"data": "stacked-mnist", "g_kwargs": {"blocks": 0}, "d_kwargs": {"blocks": 0}}, None, None)
+    assert paper.g_kwargs == {"blocks": 0} and paper.d_kwargs == {"blocks": 0} and paper.loss == "relativistic"
 
 
 def test_options_given_add_to_or_replace_the_stacked_defaults():
@@ -37,6 +46,7 @@ def test_other_data_and_families_keep_their_defaults():
     for given in ({"data": "mnist"}, {}, {"data": "stacked-mnist", "model": "gan"}):
         cfg = resolve_config(given, None, None)
         assert cfg.loss is None and cfg.loss_kwargs == {}, given  # None: the family's own loss
+        assert cfg.g_kwargs == {} and cfg.d_kwargs == {}, given
 
 
 def test_dry_run_shows_the_stacked_recipe():

@@ -75,12 +75,11 @@ class DCGANGenerator(Network):
         )
         ups: list[nn.Module] = _g_blocks(widths[0], blocks)
         for a, b in zip(widths[:-1], widths[1:]):
-            ups += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
-            ups += _g_blocks(b, blocks)
+            ups += [*_g_up(a, b), *_g_blocks(b, blocks)]
         if top_blocks:  # the last upsampling makes features at the image's size; 3x3 layers turn them into colours
             top = top_width(widths[-1])
-            ups += [nn.ConvTranspose2d(widths[-1], top, 4, 2, 1, bias=False), nn.BatchNorm2d(top), nn.ReLU(True)]
-            ups += [*_g_blocks(top, top_blocks - 1), nn.Conv2d(top, channels, 3, 1, 1), nn.Tanh()]
+            ups += [*_g_up(widths[-1], top), *_g_blocks(top, top_blocks - 1)]
+            ups += [nn.Conv2d(top, channels, 3, 1, 1), nn.Tanh()]
         else:
             ups += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.ups = nn.Sequential(*ups)
@@ -190,6 +189,11 @@ def _d_layers(
             layers += conv(a, a, 3, 1)
         layers += conv(a, b, 4, 2)
     return layers
+
+
+def _g_up(a: int, b: int) -> list[nn.Module]:
+    """G's upsampling layer: 4x4 stride-2 transposed convolution ``a -> b`` channels, batch norm, ReLU."""
+    return [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
 
 
 def _g_blocks(width: int, blocks: int) -> list[nn.Module]:

@@ -1,4 +1,5 @@
-"""Generator EMA: decay from the half-life in images, ramp-up, buffers copied; checked against hand-computed values."""
+"""Generator EMA: decay from the half-life in images, ramp-up, buffers copied; checked against hand-computed values.
+Batch-norm recalibration: statistics equal the data's, modes and momenta restored, untouched on error."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge.train.ema import update_ema
+from ganforge.train.ema import recalibrate_batch_norm, update_ema
 
 N_PARAMS = 3 * 2 + 2 + 2 + 2  # Linear(3, 2) weight and bias, BatchNorm1d(2) weight and bias
 
@@ -118,3 +119,56 @@ def test_ema_of_a_copy_is_unchanged():
 def test_mismatched_networks_raise():
     with pytest.raises(ValueError):
         update_ema(nn.Linear(3, 2), nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 2)), 32, 0, 10.0, None)
+
+
+def _batches(n: int, size: int, seed: int = 0) -> list[tuple[torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(size, 3, dtype=torch.float64, generator=g) * 2 + 1,) for _ in range(n)]
+
+
+def test_recalibrated_statistics_are_the_means_over_the_batches():
+    """Running mean = mean of the per-batch means, running var = mean of the unbiased per-batch variances of the
+    layer's input, whatever the old statistics and momentum were."""
+    net = _net(0.5)
+    net[1].running_mean.fill_(7.0)
+    net[1].momentum = 0.3
+    batches = _batches(4, 16)
+    assert recalibrate_batch_norm(net.eval(), batches) == 1
+    h = [net[0](x) for (x,) in batches]
+    with torch.no_grad():
+        mean = torch.stack([x.mean(0) for x in h]).mean(0)
+        var = torch.stack([x.var(0, unbiased=True) for x in h]).mean(0)
+    assert torch.allclose(net[1].running_mean, mean) and torch.allclose(net[1].running_var, var)
+    assert int(net[1].num_batches_tracked) == 4
+    assert net[1].momentum == 0.3 and not net.training and not net[1].training
+
+
+def test_recalibration_runs_only_the_batch_norms_in_training_mode():
+    net = nn.Sequential(nn.Linear(3, 2), nn.Dropout(0.5), nn.BatchNorm1d(2)).double().eval()
+    seen: list[bool] = []
+    net[1].register_forward_hook(lambda m, i, o: seen.append(m.training))
+    recalibrate_batch_norm(net, _batches(2, 8))
+    assert seen == [False, False] and not net[2].training
+
+
+def test_a_network_without_batch_norm_is_untouched_and_its_inputs_unread():
+    net = nn.Linear(3, 2)
+    before = copy.deepcopy(net.state_dict())
+
+    def inputs():
+        raise AssertionError("read")
+        yield
+
+    assert recalibrate_batch_norm(net, inputs()) == 0
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), before.values(), strict=True))
+
+
+def test_a_failing_batch_leaves_the_old_statistics():
+    net = _net(0.5)
+    net[1].running_mean.fill_(3.0)
+    before = {k: b.clone() for k, b in net[1].named_buffers()}
+    bad = [*_batches(2, 8), (torch.randn(8, 5, dtype=torch.float64),)]  # wrong width: Linear(3, 2) raises
+    with pytest.raises(RuntimeError):
+        recalibrate_batch_norm(net.eval(), bad)
+    assert all(torch.equal(b, before[k]) for k, b in net[1].named_buffers())
+    assert net[1].momentum == 0.1 and not net[1].training

@@ -3,6 +3,8 @@ run on their cadence and can stop training, the source re-seeds itself for a rol
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from ganforge.losses import Phase
@@ -111,3 +113,50 @@ def test_point_sets_are_no_special_case_grids_are_scatter_plots_and_diagnostics_
     assert (run / "fakes000000.png").is_file()  # the recipe's preview writer: a scatter plot over the true modes
     records = [json.loads(line) for line in (run / "diagnostics.jsonl").read_text().splitlines()]
     assert [r["nimg"] for r in records] == [0, 32, 64, 64] and all(r["modes/total"] == 8 for r in records)
+
+
+def _bn_buffers(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in net.state_dict().items() if "running_" in k}
+
+
+def test_g_ema_gets_batch_norm_statistics_of_its_own_weights_before_it_is_used(tmp_path):
+    """Copied statistics are G's; before G_ema is saved, shown or measured they are re-estimated for its own weights
+    from the source's latents (seeded by run seed and step), once per step, without touching the global RNG."""
+    from ganforge.train.ema import recalibrate_batch_norm
+
+    t = Trainer.from_config(tiny(tmp_path, kimg=0.064, ema_bn_images=64), progress=False)
+    for _ in range(3):
+        t.train_step()
+    G, G_ema = t.nets["G"], t.nets["G_ema"]
+    assert all(torch.equal(a, _bn_buffers(G)[k]) for k, a in _bn_buffers(G_ema).items())  # copied by the EMA
+    rng = torch.get_rng_state()
+    assert t.generator_for_samples() is G_ema
+    assert torch.equal(torch.get_rng_state(), rng)
+    own = _bn_buffers(G_ema)
+    assert any(not torch.equal(a, _bn_buffers(G)[k]) for k, a in own.items())
+    expected = copy.deepcopy(G_ema)
+    g = torch.Generator().manual_seed(t.cfg.seed * 1_000_003 + t.step)
+    recalibrate_batch_norm(expected, [t.source.latents(16, g) for _ in range(4)])  # 64 latents, batches of 16
+    assert all(torch.equal(a, _bn_buffers(expected)[k]) for k, a in own.items())
+    t.save()  # same step: not re-estimated again, and saved as they are
+    assert all(torch.equal(a, own[k]) for k, a in _bn_buffers(G_ema).items())
+    t.train_step()
+    assert all(torch.equal(a, _bn_buffers(G)[k]) for k, a in _bn_buffers(G_ema).items())  # the next update copies
+
+
+def test_ema_bn_images_zero_keeps_the_copied_statistics(tmp_path):
+    t = Trainer.from_config(tiny(tmp_path, kimg=0.064, ema_bn_images=0), progress=False)
+    t.train_step()
+    t.save()
+    assert all(torch.equal(a, _bn_buffers(t.nets["G"])[k]) for k, a in _bn_buffers(t.nets["G_ema"]).items())
+
+
+def test_source_latents_follow_the_label_frequencies_and_leave_the_source_alone(tmp_path):
+    parts = build(tiny(tmp_path, kimg=0.064, cond=True))
+    src = parts.source
+    state = src.state_dict()
+    z, c = src.latents(4000, torch.Generator().manual_seed(0))
+    assert z.shape == (4000, 8) and c is not None and c.shape == (4000, 10) and torch.equal(c.sum(1), torch.ones(4000))
+    data = torch.bincount(src.dataset.labels, minlength=10).double() / len(src.dataset)
+    assert torch.allclose(c.double().mean(0), data, atol=0.03)
+    assert torch.equal(src.state_dict()["gen"], state["gen"])

@@ -50,6 +50,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     ema_kimg: float = 1.0  # half-life of the G EMA in thousands of images; 0 disables G_ema
     ema_rampup: float | None = None
+    ema_bn_images: int = 4096  # latents over which G_ema's batch-norm statistics are re-estimated before use; 0: copied
     kimg: float = 100.0  # training length in thousands of real images shown to D
     lr_rampdown: float = 0.0  # final fraction of kimg over which both learning rates fall to 0 (half cosine)
     # what to write
@@ -98,6 +99,7 @@ class TrainConfig:
         need(0 <= self.lr_rampdown <= 1, f"lr_rampdown must be a fraction in [0, 1], got {self.lr_rampdown}")
         need(self.grid_kimg > 0 and self.snapshot_kimg > 0, "grid_kimg and snapshot_kimg must be > 0")
         need(self.ema_kimg >= 0, f"ema_kimg must be >= 0, got {self.ema_kimg}")
+        need(self.ema_bn_images >= 0, f"ema_bn_images must be >= 0, got {self.ema_bn_images}")
         need(self.z_dim >= 1, f"z_dim must be >= 1, got {self.z_dim}")
         need(self.resolution is None or self.resolution >= 1, f"resolution must be >= 1, got {self.resolution}")
         need(self.channels in (None, 1, 3), f"channels must be 1 or 3, got {self.channels}")

@@ -4,9 +4,16 @@ The decay per step is ``0.5 ** (batch / (ema_kimg * 1000))``: the EMA's half-lif
 independent of the batch size. With ``rampup`` the half-life grows with training (``min(ema_kimg, nimg * rampup)``)
 so early, fast-changing weights are not averaged over a stale past. Buffers (e.g. batch-norm statistics, w_avg)
 are copied, not averaged.
+
+Copied batch-norm statistics belong to G's weights, not to the average's: the EMA's activations have other means and
+variances, so in eval mode it normalises with the wrong ones. :func:`recalibrate_batch_norm` re-estimates them for
+the EMA's own weights before it is sampled or saved, as SWA does for its averaged weights (Izmailov et al. 2018,
+"Averaging Weights Leads to Wider Optima and Better Generalization", ``torch.optim.swa_utils.update_bn``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -34,3 +41,35 @@ def update_ema(ema: nn.Module, net: nn.Module, batch: int, nimg: int, ema_kimg: 
     for b_ema, b in buffers:
         b_ema.copy_(b)
     return beta
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(net: nn.Module, inputs: Iterable[tuple[torch.Tensor | None, ...]]) -> int:
+    """Replace the running statistics of every batch-norm layer of ``net`` by their average over ``net(*args)`` for
+    each ``args`` in ``inputs`` (equal weight per batch); returns how many layers were recalibrated.
+
+    Only the batch-norm layers run in training mode meanwhile (dropout and the like stay as they are); their momenta
+    and every module's mode are restored afterwards, and the old statistics too if a forward pass fails. A network
+    without batch norm is left untouched and ``inputs`` is not consumed (returns 0).
+    """
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return 0
+    saved = [(m.momentum, m.training, {k: b.clone() for k, b in m.named_buffers()}) for m in norms]
+    done = False
+    try:
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches
+            m.train()
+        for args in inputs:
+            net(*args)
+        done = True
+    finally:
+        for m, (momentum, training, buffers) in zip(norms, saved):
+            m.momentum = momentum
+            m.train(training)
+            if not done:  # an error part-way leaves the statistics as they were, not half re-estimated
+                for k, b in m.named_buffers():
+                    b.copy_(buffers[k])
+    return len(norms)

@@ -33,7 +33,7 @@ from ganforge.losses import Batch, Phase
 from ganforge.train import distributed as ddp
 from ganforge.train.build import TrainParts, build, resolve_precision
 from ganforge.train.config import TrainConfig
-from ganforge.train.ema import update_ema
+from ganforge.train.ema import recalibrate_batch_norm, update_ema
 from ganforge.train.events import Event, default_events, forked_rng
 from ganforge.train.lr import rampdown_factor, scale_learning_rates
 from ganforge.train.recipes.base import sampling_generator
@@ -73,6 +73,7 @@ class Trainer:
         self.recent: dict[str, float] = {}  # the last logged interval's mean stats
         self.resumed_from: Path | None = None
         self.last_good: Path | None = None  # the checkpoint a non-finite step rolls back to
+        self._ema_bn_step: int | None = None  # the step at which G_ema's batch-norm statistics were last re-estimated
         self.tb: TensorBoard | None = None
         self.run_dir = Path(run_dir) if run_dir else None  # created lazily on rank 0
         if resume is not None:
@@ -123,6 +124,7 @@ class Trainer:
 
     def save(self, tag: str | None = None) -> Path | None:
         """Write ``checkpoints/ckpt-<nimg>`` (rank 0 only) and prune old ones; returns its path."""
+        self.refresh_ema_statistics()
         state = self.training_state()  # every rank: keeps collective calls (if any) in step
         if not self.dist.is_main:
             return None
@@ -153,7 +155,7 @@ class Trainer:
             self.schedule.load_state_dict(st["schedule"])
         if self.monitor is not None and "monitor" in st:
             self.monitor.load_state_dict(st["monitor"])
-        self.resumed_from = ckpt
+        self.resumed_from, self._ema_bn_step = ckpt, None
 
     def ensure_run_dir(self) -> Path:
         if self.run_dir is None:
@@ -238,11 +240,27 @@ class Trainer:
 
     # ---------------------------------------------------------------- outputs
     def generator_for_samples(self) -> nn.Module:
+        self.refresh_ema_statistics()
         return sampling_generator(self.nets)
+
+    def refresh_ema_statistics(self) -> None:
+        """Re-estimate G_ema's batch-norm statistics for its own weights (:func:`recalibrate_batch_norm`) over
+        ``cfg.ema_bn_images`` latents in training-size batches, at most once per step: before G_ema is shown,
+        measured or saved (the next EMA update copies G's statistics back). The latents come from a generator seeded
+        by the run seed and the step, the same on every rank, so the global RNG and exact resume are untouched."""
+        G, n = self.nets.get("G_ema"), self.cfg.ema_bn_images
+        latents = getattr(self.source, "latents", None)
+        if G is None or n == 0 or latents is None or self._ema_bn_step == self.step:
+            return
+        size = min(n, max(self.cfg.batch // self.dist.world_size, 1))
+        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
+        recalibrate_batch_norm(G, (latents(size, g) for _ in range(max(n // size, 1))))
+        self._ema_bn_step = self.step
 
     @torch.no_grad()
     def preview_images(self) -> torch.Tensor:
         """The progress-grid images from the recipe's preview (networks in eval mode, global RNG untouched)."""
+        self.refresh_ema_statistics()
         modes = {k: net.training for k, net in self.nets.items()}
         with forked_rng(self.device):
             try:

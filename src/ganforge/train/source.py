@@ -81,6 +81,13 @@ class ImageSource:
             gen_c=None if gen_c is None else gen_c.to(d),
         )
 
+    def latents(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``n`` generator inputs drawn as ``next`` draws them (``z [n, z_dim]``, one-hot labels at the data's
+        class frequencies when conditional), on the device, from ``generator``: this source's state is untouched."""
+        z = torch.randn(n, self.z_dim, generator=generator)
+        c = self.dataset.onehot(torch.randint(len(self.dataset), (n,), generator=generator)) if self.cond else None
+        return z.to(self.device), None if c is None else c.to(self.device)
+
     def state_dict(self) -> dict[str, Any]:
         return {"sampler": self.sampler.state_dict(), "gen": self.gen.get_state()}
 

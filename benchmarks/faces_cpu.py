@@ -108,6 +108,7 @@ class SnapshotTrainer(Trainer):
         return stats
 
     def snapshot(self, minutes: float, seconds: float) -> dict[str, Any]:
+        self.refresh_ema_statistics()  # as a checkpoint's G_ema
         G = self.generator_for_samples()
         path = self.outdir / f"snapshot-{minutes:g}min"
         record = {"minutes": minutes, "train_seconds": round(seconds, 1), "kimg": round(self.nimg / 1000, 3),

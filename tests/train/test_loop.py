@@ -7,11 +7,12 @@ import copy
 
 import torch
 
+from ganforge.checkpoint import list_checkpoints
 from ganforge.losses import Phase
 from ganforge.train.build import build, make_optimizers
 from ganforge.train.events import Event
 from ganforge.train.loop import Trainer
-from tests.train.test_resume import tiny
+from tests.train.test_resume import tiny, weights
 
 
 def test_a_frozen_sub_network_stays_frozen_and_unchanged(tmp_path):
@@ -120,8 +121,8 @@ def _bn_buffers(net: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def test_g_ema_gets_batch_norm_statistics_of_its_own_weights_before_it_is_used(tmp_path):
-    """Copied statistics are G's; before G_ema is saved, shown or measured they are re-estimated for its own weights
-    from the source's latents (seeded by run seed and step), once per step, without touching the global RNG."""
+    """Copied statistics are G's; before G_ema is saved or measured they are re-estimated for its own weights from
+    the source's latents (seeded by run seed and step), once per step, without touching the global RNG."""
     from ganforge.train.ema import recalibrate_batch_norm
 
     t = Trainer.from_config(tiny(tmp_path, kimg=0.064, ema_bn_images=64), progress=False)
@@ -130,7 +131,7 @@ def test_g_ema_gets_batch_norm_statistics_of_its_own_weights_before_it_is_used(t
     G, G_ema = t.nets["G"], t.nets["G_ema"]
     assert all(torch.equal(a, _bn_buffers(G)[k]) for k, a in _bn_buffers(G_ema).items())  # copied by the EMA
     rng = torch.get_rng_state()
-    assert t.generator_for_samples() is G_ema
+    t.save()
     assert torch.equal(torch.get_rng_state(), rng)
     own = _bn_buffers(G_ema)
     assert any(not torch.equal(a, _bn_buffers(G)[k]) for k, a in own.items())
@@ -138,7 +139,9 @@ def test_g_ema_gets_batch_norm_statistics_of_its_own_weights_before_it_is_used(t
     g = torch.Generator().manual_seed(t.cfg.seed * 1_000_003 + t.step)
     recalibrate_batch_norm(expected, [t.source.latents(16, g) for _ in range(4)])  # 64 latents, batches of 16
     assert all(torch.equal(a, _bn_buffers(expected)[k]) for k, a in own.items())
-    t.save()  # same step: not re-estimated again, and saved as they are
+    saved = weights(list_checkpoints(t.run_dir)[-1])["G_ema"]
+    assert all(torch.equal(a, saved[k]) for k, a in own.items())  # what the checkpoint holds
+    t.refresh_ema_statistics()  # same step: not re-estimated again
     assert all(torch.equal(a, own[k]) for k, a in _bn_buffers(G_ema).items())
     t.train_step()
     assert all(torch.equal(a, _bn_buffers(G)[k]) for k, a in _bn_buffers(G_ema).items())  # the next update copies

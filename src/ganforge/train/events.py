@@ -49,6 +49,8 @@ class Trainer(Protocol):
 
     def generator_for_samples(self) -> nn.Module: ...
 
+    def refresh_ema_statistics(self) -> None: ...
+
     def checkpoint_config(self) -> dict[str, Any]: ...
 
     def echo(self, msg: str, err: bool = False) -> None: ...
@@ -181,6 +183,7 @@ class MetricsEvent(Event):
         return bool(self.monitor.due(trainer.nimg))
 
     def fire(self, trainer: Trainer) -> str | None:
+        trainer.refresh_ema_statistics()  # measured (and maybe saved as best) with statistics of its own weights
         results = self.monitor.run(trainer.generator_for_samples(), trainer.nimg)
         if trainer.dist.is_main:
             self._record(trainer, results)

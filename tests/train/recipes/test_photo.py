@@ -51,7 +51,7 @@ def test_photo_recipe_has_the_measured_fastgan_settings(tmp_path):
     folder = _folder(tmp_path / "photos")
     cfg, _ = dry_run("--data", str(folder))
     assert cfg["d_kwargs"] == {"width": 16}  # the wider D (BENCHMARKS.md, the 2-h faces runs)
-    assert (cfg["ema_kimg"], cfg["ema_rampup"]) == (10.0, 0.05)
+    assert (cfg["ema_kimg"], cfg["ema_rampup"], cfg["ema_bn_images"]) == (10.0, 0.05, 0)  # G's statistics kept
     assert get_recipe("fastgan").defaults["ema_kimg"] == 2.0  # `--model fastgan` keeps the family's own defaults
     cfg, _ = dry_run("--data", str(folder), "--d-kwargs", '{"spectral": false}', "--ema-kimg", "3")
     assert cfg["d_kwargs"] == {"width": 16, "spectral": False} and cfg["ema_kimg"] == 3.0  # options merge on top

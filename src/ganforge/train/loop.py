@@ -246,10 +246,9 @@ class Trainer:
         """Re-estimate G_ema's batch-norm statistics for its own weights (:func:`recalibrate_batch_norm`) over
         ``cfg.ema_bn_images`` latents in training-size batches, at most once per step: before G_ema is saved or
         measured by the metrics (the next EMA update copies G's statistics back). Progress grids and diagnostics,
-        which come every few kimg, use the copied statistics: a re-estimate there would cost a large share of the
-        training time (4,096 photo-recipe images take about as long as 300 training images). The latents come from a
-        generator seeded by the run seed and the step, the same on every rank, so the global RNG and exact resume
-        are untouched."""
+        which come every few kimg, use the copied statistics: 4,096 forward passes of G there would take a large
+        share of the training time. The latents come from a generator seeded by the run seed and the step, the same
+        on every rank, so the global RNG and exact resume are untouched."""
         G, n = self.nets.get("G_ema"), self.cfg.ema_bn_images
         latents = getattr(self.source, "latents", None)
         if G is None or n == 0 or latents is None or self._ema_bn_step == self.step:

@@ -40,8 +40,8 @@ FAMILY_SETTINGS: dict[str, dict[str, Any]] = {
     # 54.5 / 37.5 / 29.7 at 15 / 30 / 60 / 120 min against 78.9 / 56.3 / 40.3 / 35.0 for D width 8 and a 2 kimg EMA
     # (BENCHMARKS.md "A wider discriminator with a longer G EMA"; chosen on seed 0 of that benchmark). G_ema keeps G's
     # batch-norm statistics (ema_bn_images 0): re-estimated for its own weights, the packaged generator measured FID
-    # 30.10 against 29.74 (BENCHMARKS.md "G_ema's own batch-norm statistics"), and each re-estimate costs about as
-    # much as 300 training images in a recipe judged per hour.
+    # 30.10 against 29.74 (BENCHMARKS.md "G_ema's own batch-norm statistics"), and each re-estimate (4,096 forward
+    # passes of G at every snapshot) costs training time in a recipe judged per hour.
     "fastgan": {"d_kwargs": {"width": 16}, "ema_kimg": 10.0, "ema_rampup": 0.05, "ema_bn_images": 0},
     "dcgan": {"d_kwargs": {"norm": "spectral"}, "loss_kwargs": {"augment": "diffaugment"}},
 }

@@ -18,12 +18,12 @@ def test_stacked_mnist_resolves_the_pairing_loss_with_both_penalties():
     assert cfg.model == "dcgan" and cfg.loss == "relativistic"
     assert cfg.loss_kwargs == {"r1_gamma": 0.1, "r2_gamma": 0.1}
     assert cfg.kimg == DATA_DEFAULTS["stacked-mnist"]["kimg"] and cfg.cond is False
-    assert cfg.g_kwargs == {"blocks": 1} and cfg.d_kwargs == {"blocks": 1}
+    assert cfg.g_kwargs == {"blocks": 1} and cfg.d_kwargs == {"blocks": 2}
 
 
 def test_naming_a_loss_keeps_the_stacked_depth_and_network_options_add_to_it():
     cfg = resolve_config({"data": "stacked-mnist", "loss": "non-saturating", "d_kwargs": {"pack": 2}}, None, None)
-    assert cfg.g_kwargs == {"blocks": 1} and cfg.d_kwargs == {"blocks": 1, "pack": 2}
+    assert cfg.g_kwargs == {"blocks": 1} and cfg.d_kwargs == {"blocks": 2, "pack": 2}
     paper = resolve_config({"data": "stacked-mnist", "g_kwargs": {"blocks": 0}, "d_kwargs": {"blocks": 0}}, None, None)
     assert paper.g_kwargs == {"blocks": 0} and paper.d_kwargs == {"blocks": 0} and paper.loss == "relativistic"
 

@@ -67,23 +67,19 @@ class ImageSource:
         idx = self.sampler.next()
         flip = torch.rand(len(idx), generator=self.gen) < 0.5 if self.xflip else None
         real = self.dataset.batch(idx, flip)
-        z = torch.randn(self.per_rank, self.z_dim, generator=self.gen)
-        real_c = gen_c = None
-        if self.cond:
-            real_c = self.dataset.onehot(idx)
-            gen_idx = torch.randint(len(self.dataset), (self.per_rank,), generator=self.gen)
-            gen_c = self.dataset.onehot(gen_idx)
+        z, gen_c = self.latents(self.per_rank, self.gen)
         d = self.device
         return Batch(
             real=real.to(d, non_blocking=True),
-            real_c=None if real_c is None else real_c.to(d),
-            z=z.to(d),
-            gen_c=None if gen_c is None else gen_c.to(d),
+            real_c=self.dataset.onehot(idx).to(d) if self.cond else None,
+            z=z,
+            gen_c=gen_c,
         )
 
     def latents(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``n`` generator inputs drawn as ``next`` draws them (``z [n, z_dim]``, one-hot labels at the data's
-        class frequencies when conditional), on the device, from ``generator``: this source's state is untouched."""
+        """``n`` generator inputs (``z [n, z_dim]``, one-hot labels at the data's class frequencies when conditional)
+        on the device, drawn from ``generator``: ``next`` draws its own with this source's generator, G_ema's
+        batch-norm re-estimate with one of its own (this source's state untouched)."""
         z = torch.randn(n, self.z_dim, generator=generator)
         c = self.dataset.onehot(torch.randint(len(self.dataset), (n,), generator=generator)) if self.cond else None
         return z.to(self.device), None if c is None else c.to(self.device)

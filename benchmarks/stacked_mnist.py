@@ -1,0 +1,97 @@
+"""Stacked MNIST mode coverage (issue 18 part 3): train with ``ganforge train``, measure modes and KL at set lengths.
+
+The VEEGAN / PacGAN protocol: 1,000 modes (one per triple of digits in the three channels), 26,000 samples of the
+sampling generator (G_ema), each channel read by the packaged digits classifier, ``modes`` = triples with at least 10 %
+of their fair share, ``kl`` = KL(generated || data) over the 1,000 triples (floor for 26,000 *real* stacked digits:
+0.0107). For every seed the script runs ``ganforge train --data stacked-mnist --seed SEED --kimg K1`` plus the options
+given after ``--``, measures the checkpoint with ``ganforge evaluate CKPT --metrics modes --n 26000 --json``, then
+resumes the same run to K2 (``ganforge train --resume RUN --kimg K2``; resuming is bitwise, so the figures are those
+of one uninterrupted run) and so on. One JSON line per seed and length:
+
+    {"seed", "options", "kimg", "modes", "kl", "seconds", "cpu_seconds", "run"}
+
+``seconds`` is the wall time of that stage of training (not of the evaluation), ``cpu_seconds`` its user + system
+time; both only mean something on an otherwise idle core (``--threads 1`` is passed unless the options name it).
+Recipes are chosen on seed 1 and checked on the held-out seeds 2 and 3 (BENCHMARKS.md says which settings were chosen
+on what). Examples:
+
+    python benchmarks/stacked_mnist.py --seeds 2,3 --kimg 100,200,300,400
+    python benchmarks/stacked_mnist.py --seeds 1 --kimg 100,200 -- --d-kwargs '{"blocks": 3}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ganforge.checkpoint import list_checkpoints
+
+
+def run_stage(cmd: list[str]) -> tuple[float, float]:
+    """Run one ``ganforge`` training command to completion; returns its wall and CPU seconds."""
+    usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.time()
+    subprocess.run([sys.executable, "-m", "ganforge", *cmd], check=True, stdout=subprocess.DEVNULL)
+    wall = time.time() - t0
+    usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+
+
+def measure(ckpt: Path, n: int) -> dict[str, float]:
+    """Modes and KL of one checkpoint by ``ganforge evaluate`` (the numbers a user gets)."""
+    cmd = [sys.executable, "-m", "ganforge", "evaluate", str(ckpt), "--metrics", "modes", "--n", str(n), "--json"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()
+    values = json.loads(out[-1])["values"]
+    return {"modes": int(values["modes"]), "kl": round(values["modes/kl"], 4)}
+
+
+def new_run(outdir: Path, before: set[Path]) -> Path:
+    """The one run directory the first stage created in ``outdir``."""
+    new = sorted(set(outdir.glob("*")) - before)
+    if len(new) != 1:
+        raise RuntimeError(f"expected one new run directory in {outdir}, found {new}")
+    return new[0]
+
+
+def bench_seed(seed: int, lengths: list[float], extra: list[str], outdir: Path, n: int) -> None:
+    """Train one seed through ``lengths`` (kimg, increasing), printing a JSON line at each."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    before = set(outdir.glob("*"))
+    threads = [] if "--threads" in extra else ["--threads", "1"]
+    run: Path | None = None
+    for kimg in lengths:
+        if run is None:
+            cmd = ["train", "--data", "stacked-mnist", "--seed", str(seed), "--kimg", f"{kimg:g}", "--outdir",
+                   str(outdir), "--quiet", *threads, *extra]
+        else:
+            cmd = ["train", "--resume", str(run), "--kimg", f"{kimg:g}", "--quiet", *threads]
+        wall, cpu = run_stage(cmd)
+        run = run or new_run(outdir, before)
+        stats = measure(list_checkpoints(run)[-1], n)
+        record = {"seed": seed, "options": " ".join(extra) or "(default)", "kimg": kimg, **stats,
+                  "seconds": round(wall, 1), "cpu_seconds": round(cpu, 1), "run": str(run)}
+        print(json.dumps(record), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default="2,3", help="comma-separated training seeds (2,3: held out; 1: selection)")
+    parser.add_argument("--kimg", default="100,200,300,400", help="comma-separated lengths to measure at, increasing")
+    parser.add_argument("--n", type=int, default=26000, help="generated samples per measurement (protocol: 26,000)")
+    parser.add_argument("--outdir", default="bench-stacked-mnist", help="where the runs go (a folder per seed)")
+    parser.add_argument("extra", nargs="*", help="options for ganforge train, after --")
+    args = parser.parse_args()
+    lengths = [float(k) for k in args.kimg.split(",")]
+    if lengths != sorted(set(lengths)) or lengths[0] <= 0:
+        parser.error(f"--kimg must be increasing positive lengths, got {args.kimg!r}")
+    for seed in (int(s) for s in args.seeds.split(",")):
+        bench_seed(seed, lengths, args.extra, Path(args.outdir) / f"seed{seed}", args.n)
+
+
+if __name__ == "__main__":
+    main()

@@ -23,23 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from toy_modes import run_ganforge, train_once  # this folder: the same timed ``ganforge train`` runs
+
 from ganforge.checkpoint import list_checkpoints
-
-
-def run_stage(cmd: list[str]) -> tuple[float, float]:
-    """Run one ``ganforge`` training command to completion; returns its wall and CPU seconds."""
-    usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.time()
-    subprocess.run([sys.executable, "-m", "ganforge", *cmd], check=True, stdout=subprocess.DEVNULL)
-    wall = time.time() - t0
-    usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
 
 
 def measure(ckpt: Path, n: int) -> dict[str, float]:
@@ -50,28 +40,15 @@ def measure(ckpt: Path, n: int) -> dict[str, float]:
     return {"modes": int(values["modes"]), "kl": round(values["modes/kl"], 4)}
 
 
-def new_run(outdir: Path, before: set[Path]) -> Path:
-    """The one run directory the first stage created in ``outdir``."""
-    new = sorted(set(outdir.glob("*")) - before)
-    if len(new) != 1:
-        raise RuntimeError(f"expected one new run directory in {outdir}, found {new}")
-    return new[0]
-
-
 def bench_seed(seed: int, lengths: list[float], extra: list[str], outdir: Path, n: int) -> None:
     """Train one seed through ``lengths`` (kimg, increasing), printing a JSON line at each."""
-    outdir.mkdir(parents=True, exist_ok=True)
-    before = set(outdir.glob("*"))
     threads = [] if "--threads" in extra else ["--threads", "1"]
     run: Path | None = None
     for kimg in lengths:
         if run is None:
-            cmd = ["train", "--data", "stacked-mnist", "--seed", str(seed), "--kimg", f"{kimg:g}", "--outdir",
-                   str(outdir), "--quiet", *threads, *extra]
+            run, wall, cpu = train_once("stacked-mnist", seed, outdir, ["--kimg", f"{kimg:g}", *threads, *extra])
         else:
-            cmd = ["train", "--resume", str(run), "--kimg", f"{kimg:g}", "--quiet", *threads]
-        wall, cpu = run_stage(cmd)
-        run = run or new_run(outdir, before)
+            wall, cpu = run_ganforge(["train", "--resume", str(run), "--kimg", f"{kimg:g}", "--quiet", *threads])
         stats = measure(list_checkpoints(run)[-1], n)
         record = {"seed": seed, "options": " ".join(extra) or "(default)", "kimg": kimg, **stats,
                   "seconds": round(wall, 1), "cpu_seconds": round(cpu, 1), "run": str(run)}

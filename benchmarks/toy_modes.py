@@ -39,17 +39,22 @@ from ganforge.metrics.context import SampleSet
 from ganforge.metrics.toy import toy_modes
 
 
+def run_ganforge(args: list[str]) -> tuple[float, float]:
+    """Run ``python -m ganforge ARGS`` to completion (stdout dropped); returns its wall and CPU seconds."""
+    usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.time()
+    subprocess.run([sys.executable, "-m", "ganforge", *args], check=True, stdout=subprocess.DEVNULL)
+    wall = time.time() - t0
+    usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+
+
 def train_once(data: str, seed: int, outdir: Path, extra: list[str]) -> tuple[Path, float, float]:
     """One ``ganforge train`` run; returns its run directory, wall seconds and CPU seconds."""
     before = set(outdir.glob("*")) if outdir.is_dir() else set()
-    cmd = [sys.executable, "-m", "ganforge", "train", "--data", data, "--seed", str(seed), "--outdir", str(outdir),
-           "--quiet", *extra]
-    usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.time()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    wall = time.time() - t0
-    usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+    wall, cpu = run_ganforge(
+        ["train", "--data", data, "--seed", str(seed), "--outdir", str(outdir), "--quiet", *extra]
+    )
     new = sorted(set(outdir.glob("*")) - before)
     if len(new) != 1:
         raise RuntimeError(f"expected one new run directory in {outdir}, found {new}")

@@ -75,3 +75,10 @@ def test_large_images_are_pooled_before_clustering():
     out = cluster_dataset(GanDataset("halves", data), 2, seed=0)
     assert len(set(out.labels[:10].tolist())) == 1 and len(set(out.labels[10:].tolist())) == 1
     assert out.labels[0] != out.labels[10] and out.info["clusters"]["features"] == "pixels (at most 32x32)"
+
+
+def test_clusters_replace_the_labels_and_drop_their_population_prior():
+    data, truth = blobs(n_per=30, k=3)
+    ds = GanDataset("blobs", data, truth, 3, class_prior=np.full(3, 1 / 3))
+    out = cluster_dataset(ds, 2, seed=0)  # two clusters: the three-class prior no longer describes the labels
+    assert out.num_classes == 2 and out.class_prior is None and ds.class_prior is not None

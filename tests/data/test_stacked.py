@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ganforge.data import load_dataset
-from ganforge.data.stacked import STACKED_SIZE, stack_digits
+from ganforge.data.stacked import STACKED_SIZE, stack_digits, triple_prior
 
 
 def test_stack_digits_labels_and_channels():
@@ -34,8 +34,24 @@ def test_builtin_stacked_mnist():
             match = (digits.data[:, 0] == ds.data[i, c]).flatten(1).all(dim=1)
             assert match.any() and set(digits.labels[match].tolist()) == {want}
     assert torch.equal(load_dataset("stacked-mnist").data[:100], ds.data[:100])
+    # the 60,000 labels are a sample of independent triples from the 500-per-class pool: the population is uniform
+    assert ds.class_prior.shape == (1000,) and np.allclose(ds.class_prior, 1e-3, rtol=1e-12)
+    assert not np.array_equal(ds.class_counts() / STACKED_SIZE, ds.class_prior)  # the sample's histogram is noisy
+
+
+def test_triple_prior_is_the_product_of_the_pool_shares():
+    pool = np.array([0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 9])
+    prior = triple_prior(pool)
+    shares = np.bincount(pool, minlength=10) / len(pool)
+    assert prior.shape == (1000,) and prior.sum() == pytest.approx(1.0)
+    for r, g, b in ((0, 0, 0), (9, 1, 0), (2, 9, 9), (5, 5, 1)):
+        assert prior[100 * r + 10 * g + b] == pytest.approx(shares[r] * shares[g] * shares[b])
+    with pytest.raises(ValueError, match="digit labels 0-9"):
+        triple_prior(np.array([0, 10]))
+    with pytest.raises(ValueError, match="digit labels 0-9"):
+        triple_prior(np.array([], dtype=np.int64))
 
 
 def test_stacked_mnist_can_be_resized_by_policy():
     ds = load_dataset("stacked-mnist", resolution=32, resize="pad", max_images=10)
-    assert ds.data.shape == (10, 3, 32, 32)
+    assert ds.data.shape == (10, 3, 32, 32) and np.allclose(ds.class_prior, 1e-3)  # the population is unchanged

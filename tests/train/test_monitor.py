@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -127,6 +128,7 @@ def test_class_coverage_and_its_warning(digits):
 def test_overfitting_signal_separates_memorised_from_heldout(digits):
     train, held = heldout_split(digits, 100, seed=0)
     assert len(train) == 4900 and len(held) == 100 and held.info["split"] == "heldout"
+    assert train.class_prior is None and held.class_prior is None  # none to carry for the digits
     seen = {bytes(x.numpy()) for x in train.data[:200]}
 
     class MemorisingD(nn.Module):
@@ -136,6 +138,13 @@ def test_overfitting_signal_separates_memorised_from_heldout(digits):
 
     s = overfit_signal(MemorisingD(), train.batch(torch.arange(200)), held.batch(torch.arange(100)))
     assert s == {"D/sign_train": 1.0, "D/sign_heldout": -1.0, "D/overfit_gap": 2.0}
+
+
+def test_heldout_split_keeps_the_population_prior():
+    stacked = load_dataset("stacked-mnist", max_images=500)
+    train, held = heldout_split(stacked, 50, seed=0)
+    assert np.array_equal(train.class_prior, stacked.class_prior)
+    assert np.array_equal(held.class_prior, stacked.class_prior)
 
 
 def test_saturation_warning_and_grad_norm():

@@ -98,6 +98,7 @@ def load_dataset(
         images, labels = raw
         names = None
         num_classes, kind = entry.num_classes, "builtin"
+        prior = entry.class_prior(Path(data_dir) if data_dir else None) if entry.class_prior else None
     else:
         path = Path(source)
         if not path.exists() and not is_hdf5(path):
@@ -106,6 +107,7 @@ def load_dataset(
             )
         images, labels, names = read_source(path, on_error)
         num_classes, kind = (int(labels.max()) + 1 if labels is not None else 0), "path"
+        prior = None
     if max_images is not None:
         images, labels = images[:max_images], (labels[:max_images] if labels is not None else None)
     arr, res, ch = prepare(images, resolution, channels, resize, names)
@@ -116,4 +118,5 @@ def load_dataset(
         labels=torch.from_numpy(labels) if labels is not None else None,
         num_classes=num_classes,
         info=info,
+        class_prior=prior,
     )

@@ -23,6 +23,9 @@ Raw = tuple[np.ndarray, np.ndarray | None]
 
 @dataclass(frozen=True)
 class Builtin:
+    """A named dataset. ``class_prior``, for sets built by a known random process (Stacked MNIST), gives the exact
+    class probabilities ``[num_classes]`` of the population its labels are drawn from (see ``GanDataset``)."""
+
     name: str
     description: str
     load: Callable[[Path | None], Raw]
@@ -30,6 +33,7 @@ class Builtin:
     channels: int
     num_classes: int
     needs_download: bool
+    class_prior: Callable[[Path | None], np.ndarray] | None = None
 
 
 DATASETS: Registry[Builtin] = Registry("dataset")

@@ -94,7 +94,7 @@ def cluster_dataset(dataset: GanDataset, k: int, seed: int) -> GanDataset:
                         "clusters than distinct samples?); use fewer --clusters")
     features = f"pixels (at most {MAX_SIDE}x{MAX_SIDE})"
     info = dataset.info | {"clusters": {"k": k, "seed": seed, "features": features, "sizes": counts.tolist()}}
-    return dataclasses.replace(dataset, labels=labels, num_classes=k, info=info)
+    return dataclasses.replace(dataset, labels=labels, num_classes=k, info=info, class_prior=None)
 
 
 def cluster_prior(info: dict[str, Any]) -> torch.Tensor | None:

@@ -236,7 +236,8 @@ def heldout_split(dataset: GanDataset, n_heldout: int, seed: int = 0) -> tuple[G
     for idx, tag in ((perm[n_heldout:].sort().values, "train"), (perm[:n_heldout].sort().values, "heldout")):
         labels = dataset.labels[idx] if dataset.labels is not None else None
         info = dataset.info | {"split": tag, "images": len(idx), "split_seed": seed}
-        parts.append(GanDataset(dataset.name, dataset.data[idx], labels, dataset.num_classes, info))
+        parts.append(GanDataset(dataset.name, dataset.data[idx], labels, dataset.num_classes, info,
+                                dataset.class_prior))
     return parts[0], parts[1]
 
 

@@ -6,6 +6,7 @@ import io
 import json
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -141,6 +142,9 @@ def test_source_serves_the_box_filtered_level_with_the_same_draws():
     assert level is src.level_dataset(1)  # cached
     assert torch.equal(level.data, F.avg_pool2d(ds.data.float(), 2).round().to(torch.uint8))
     assert torch.equal(level.labels, ds.labels)
+    assert level.class_prior is None
+    with_prior = _source(GanDataset("rand", ds.data, ds.labels, 4, class_prior=np.full(4, 0.25)))
+    assert np.array_equal(with_prior.level_dataset(0).class_prior, np.full(4, 0.25))  # the population is unchanged
     ref = _source(level, cls=ImageSource)  # same seed: same indices, flips, latents, labels
     for _ in range(5):  # crosses an epoch boundary (32 images, batch 8)
         got, want = src.next(), ref.next()

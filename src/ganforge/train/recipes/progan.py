@@ -251,7 +251,7 @@ class MultiResolutionSource(ImageSource):
             info = self.native.info | {"resolution": 4 * 2**level, "downsampled_from": self.native.resolution}
             self._cache = {self.max_level: self.native, level: GanDataset(
                 name=self.native.name, data=data, labels=self.native.labels, num_classes=self.native.num_classes,
-                info=info,
+                info=info, class_prior=self.native.class_prior,
             )}
         return self._cache[level]
 

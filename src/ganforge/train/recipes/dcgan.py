@@ -21,8 +21,9 @@ from ganforge.train.recipes.base import Recipe, register_recipe
 # histogram of the 1,000 class triples, 26,000 samples of G_ema: non-saturating 0.267 (seed 0, 300 kimg) -> pairing
 # loss 0.107-0.120 at 400 kimg on held-out seeds 2 and 3 (chosen on seeds 0 and 1) -> with blocks 1 0.076-0.077 on
 # the same held-out seeds (chosen on seed 1) -> 0.070 / 0.073 with G_ema's own batch-norm statistics -> D blocks 2
-# 0.060 / 0.054 (chosen on seed 1 at 100-200 kimg; BENCHMARKS.md, Stacked MNIST). ``--loss NAME`` drops the loss and
-# its penalties, not the depth.
+# 0.060 / 0.054 (chosen on seed 1 at 100-200 kimg; BENCHMARKS.md, Stacked MNIST). Against the uniform population of
+# triples, the reference the mode metric uses since (VEEGAN / PacGAN's "KL to uniform"; floor 0.019), the same
+# checkpoints score 0.054 / 0.047. ``--loss NAME`` drops the loss and its penalties, not the depth.
 DATA_DEFAULTS: dict[str, dict[str, Any]] = {
     "stacked-mnist": {
         "loss": "relativistic",

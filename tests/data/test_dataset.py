@@ -10,7 +10,7 @@ from ganforge.data import GanDataset
 from ganforge.data.errors import DataError
 
 
-def _dataset(prior: np.ndarray | None, labels: list[int] | None = (0, 1, 2, 1)) -> GanDataset:
+def _dataset(prior: np.ndarray | None, labels: tuple[int, ...] | None = (0, 1, 2, 1)) -> GanDataset:
     lab = torch.tensor(labels) if labels is not None else None
     return GanDataset("toy", torch.zeros(4, 1, 2, 2, dtype=torch.uint8), lab, 3, class_prior=prior)
 

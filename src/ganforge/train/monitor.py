@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -236,8 +236,7 @@ def heldout_split(dataset: GanDataset, n_heldout: int, seed: int = 0) -> tuple[G
     for idx, tag in ((perm[n_heldout:].sort().values, "train"), (perm[:n_heldout].sort().values, "heldout")):
         labels = dataset.labels[idx] if dataset.labels is not None else None
         info = dataset.info | {"split": tag, "images": len(idx), "split_seed": seed}
-        parts.append(GanDataset(dataset.name, dataset.data[idx], labels, dataset.num_classes, info,
-                                dataset.class_prior))
+        parts.append(replace(dataset, data=dataset.data[idx], labels=labels, info=info))  # the rest carries over
     return parts[0], parts[1]
 
 

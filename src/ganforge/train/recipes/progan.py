@@ -20,6 +20,7 @@ Variation", sec. 2 and appendix A.1): everything about how ProGAN trains is in t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -249,10 +250,8 @@ class MultiResolutionSource(ImageSource):
             factor = 2 ** (self.max_level - level)
             data = box_downsample(self.native.data, factor)
             info = self.native.info | {"resolution": 4 * 2**level, "downsampled_from": self.native.resolution}
-            self._cache = {self.max_level: self.native, level: GanDataset(
-                name=self.native.name, data=data, labels=self.native.labels, num_classes=self.native.num_classes,
-                info=info, class_prior=self.native.class_prior,
-            )}
+            self._cache = {self.max_level: self.native,
+                           level: dataclasses.replace(self.native, data=data, info=info)}  # labels, prior kept
         return self._cache[level]
 
     def set_stage(self, level: int, alpha: float, batch_size: int) -> None:

@@ -13,7 +13,7 @@ from ganforge.data import load_dataset
 from ganforge.data.stacked import stack_digits
 from ganforge.metrics import get_extractor
 from ganforge.metrics.context import EvalContext, SampleSet
-from ganforge.metrics.evaluate import run_metrics
+from ganforge.metrics.evaluate import format_table, run_metrics
 from ganforge.metrics.modes import kl_divergence, mode_counts, predicted_classes
 from ganforge.metrics.toy import save_scatter, toy_modes
 
@@ -62,6 +62,7 @@ def test_modes_metric_on_toy_sets_needs_no_extractor():
         ctx = EvalContext(SampleSet.from_dataset(ds, 3000, seed=1), SampleSet.from_dataset(ds, 3000, seed=2))
         (result,) = run_metrics(["modes"], ctx)
         assert result.values["modes"] == total and result.extractor is None
+        assert result.notes == {"reference": "nearest-centre protocol on the point set's known modes"}
 
 
 def test_scatter_plots_are_written(tmp_path):
@@ -91,10 +92,23 @@ def test_modes_metric_on_stacked_mnist():
     assert stacked.num_classes == 1000 and stacked.channels == 3
     ctx = EvalContext(SampleSet.from_tensor(stacked.data[:1].repeat(100, 1, 1, 1), "one image, 100 times"),
                       SampleSet.from_dataset(stacked, 2000, seed=0), "digits")
-    values = run_metrics(["modes"], ctx)[0].values
+    (result,) = run_metrics(["modes"], ctx)
+    values = result.values
     assert values["modes"] == 1 and values["modes/total"] == 1000
+    # the result says which reference it was measured against (the metric needs no real set, so ``real`` is empty)
+    assert result.real is None and result.notes["reference"].startswith("the population the real labels are drawn")
+    assert "reference: the population" in format_table([result])
+    assert result.to_dict()["notes"] == result.notes
     # all mass on one class; measured against the population (uniform), not the 60,000 labels' noisy histogram
     assert values["modes/kl"] == pytest.approx(math.log(1000), abs=1e-9)
+
+
+def test_without_a_real_set_the_reference_is_uniform_and_a_second_metric_does_not_inherit_the_note():
+    digits = load_dataset("digits")
+    ctx = EvalContext(SampleSet.from_dataset(digits, 200, seed=0), None, "digits")
+    modes, inception_score = run_metrics(["modes", "is-digits"], ctx)
+    assert modes.notes == {"reference": "uniform"}
+    assert inception_score.notes == {}
 
 
 def test_a_sampler_of_the_population_scores_the_floor_against_the_prior_and_more_against_the_histogram():

@@ -149,6 +149,13 @@ class EvalContext:
         self.feature_cache = feature_cache
         self._features: dict[tuple[str, str], Features] = {}
         self._samples: dict[str, torch.Tensor] = {}
+        # what a metric chose that its values cannot say (e.g. which class histogram ``modes`` compared with);
+        # ``run_metrics`` empties it before each metric and stores it with that metric's result
+        self.notes: dict[str, str] = {}
+
+    def note(self, key: str, text: str) -> None:
+        """Record ``key: text`` with the result of the metric being computed."""
+        self.notes[key] = text
 
     def has_extractor(self, name: str) -> bool:
         return name in self._extractors

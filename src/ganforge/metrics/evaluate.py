@@ -32,6 +32,7 @@ class MetricResult:
     seconds: float
     time: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     extra: dict[str, Any] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # choices the metric made, e.g. its reference histogram
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -59,6 +60,7 @@ def run_metrics(names: list[str], ctx: EvalContext, options: dict[str, dict[str,
             raise ValueError(f"metric {name!r} samples the generator itself: evaluate a run or checkpoint, "
                              "not a folder")
         t0 = time.time()
+        ctx.notes.clear()
         values = metric.compute(ctx, **options.get(name, {}))
         out.append(MetricResult(
             metric=name,
@@ -71,6 +73,7 @@ def run_metrics(names: list[str], ctx: EvalContext, options: dict[str, dict[str,
             seed=ctx.seed,
             seconds=round(time.time() - t0, 3),
             extra=dict(extra or {}),
+            notes=dict(ctx.notes),
         ))
     return out
 
@@ -109,7 +112,8 @@ def format_table(results: list[MetricResult]) -> str:
         how = ""
         if ex:
             how = f"extractor {ex['extractor']} sha256:{str(ex['weights_sha256'])[:12]} resize: {ex['resize']}"
-        lines.append(f"{r.metric}: {src}; {how}".rstrip("; "))
+        notes = "; ".join(f"{k}: {v}" for k, v in r.notes.items())
+        lines.append("; ".join(part for part in (f"{r.metric}: {src}", how, notes) if part))
     return "\n".join(lines)
 
 

@@ -87,11 +87,13 @@ def modes_metric(ctx, min_fraction: float = 0.1) -> dict[str, float]:
     if "modes" in info:  # toy point sets: nearest-centre protocol
         from ganforge.metrics.toy import toy_modes
 
+        ctx.note("reference", "nearest-centre protocol on the point set's known modes")
         return toy_modes(ctx.samples("fake"), info, min_fraction)
     feats = ctx.features("fake", "digits")
     if feats.logits is None:
         raise ValueError("the modes metric needs the digit classifier's class logits; the extractor given as "
                          f"'digits' ({ctx.extractor_for('digits').weights_source}) has none")
     classes, k = predicted_classes(feats.logits)
-    reference, _ = _reference(ctx, k)
+    reference, source = _reference(ctx, k)
+    ctx.note("reference", source if ctx.real is None else f"{source} ({ctx.real.description})")
     return mode_counts(class_counts(classes, k), reference, min_fraction)

@@ -73,7 +73,8 @@ def test_defaults_for_puts_the_data_entry_over_the_family_defaults():
     stacked = recipe.defaults_for("stacked-mnist", {"data", "kimg"})
     assert stacked == {**recipe.defaults, **DATA_DEFAULTS["stacked-mnist"]}
     named = recipe.defaults_for("stacked-mnist", {"data", "loss"})
-    assert "loss" not in named and "loss_kwargs" not in named and named["kimg"] == 400.0
+    assert "loss" not in named and "loss_kwargs" not in named and named["kimg"] == 800.0
+    assert named["lr_rampdown"] == 0.5  # the length and its ramp stay with a named loss
 
 
 def test_the_bare_run_applies_only_when_neither_data_nor_cond_is_set():

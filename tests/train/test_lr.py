@@ -60,3 +60,16 @@ def test_a_stopped_and_resumed_run_follows_the_same_curve_bitwise(tmp_path):
 def test_the_fraction_is_checked():
     with pytest.raises(ValueError, match="lr_rampdown"):
         TrainConfig(lr_rampdown=1.5)
+
+
+def test_a_finished_run_lengthened_with_a_ramp_equals_the_straight_run_with_that_ramp(tmp_path):
+    # how BENCHMARKS' Stacked MNIST ramps were measured: a run ends without a ramp, is resumed to a longer length
+    # with one that starts after its end, and is then the run that the longer length and the ramp give from scratch
+    straight = Trainer.from_config(tiny(tmp_path / "straight", kimg=0.256, lr_rampdown=0.5), progress=False).run()
+    short = Trainer.from_config(tiny(tmp_path / "short", kimg=0.128), progress=False).run()
+    longer = Trainer.from_config(tiny(tmp_path / "short", kimg=0.256, lr_rampdown=0.5), resume=short,
+                                 progress=False).run()
+    a, b = list_checkpoints(straight)[-1], list_checkpoints(longer)[-1]
+    assert a.name == b.name
+    wa, wb = weights(a), weights(b)
+    assert all(torch.equal(wa[n][k], wb[n][k]) for n in wa for k in wa[n])

@@ -61,13 +61,11 @@ def bench_seed(seed: int, lengths: list[float], extra: list[str], outdir: Path, 
 
 
 def ramps_down(extra: list[str]) -> bool:
-    """Whether the training options keep a learning-rate ramp-down (the Stacked MNIST default has one)."""
-    for i, arg in enumerate(extra):
-        if arg.startswith("--lr-rampdown="):
-            return float(arg.split("=", 1)[1]) > 0
-        if arg == "--lr-rampdown" and i + 1 < len(extra):
-            return float(extra[i + 1]) > 0
-    return True
+    """Whether ``ganforge train --data stacked-mnist EXTRA`` ramps its learning rates down, as the CLI resolves the
+    recipe and the options (``--dry-run`` prints the config without training)."""
+    cmd = [sys.executable, "-m", "ganforge", "train", "--data", "stacked-mnist", "--dry-run", *extra]
+    config = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    return float(config["lr_rampdown"]) > 0
 
 
 def main() -> None:

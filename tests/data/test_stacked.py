@@ -55,3 +55,31 @@ def test_triple_prior_is_the_product_of_the_pool_shares():
 def test_stacked_mnist_can_be_resized_by_policy():
     ds = load_dataset("stacked-mnist", resolution=32, resize="pad", max_images=10)
     assert ds.data.shape == (10, 3, 32, 32) and np.allclose(ds.class_prior, 1e-3)  # the population is unchanged
+
+
+def test_stacked_mnist_reads_its_digit_pool_once(monkeypatch):
+    from ganforge.data import stacked
+
+    pool = np.stack([np.full((28, 28, 1), k * 20, np.uint8) for k in range(10)]), np.arange(10)
+    calls = []
+
+    class Digits:
+        def load(self, data_dir):
+            calls.append(data_dir)
+            return pool[0].copy(), pool[1].copy()
+
+    class Registry:
+        def get(self, name):
+            assert name == "digits"
+            return Digits()
+
+    monkeypatch.setattr(stacked, "DATASETS", Registry())
+    stacked._pool.cache_clear()
+    try:
+        ds = load_dataset("stacked-mnist")  # the images and the prior both come from the pool
+        assert calls == [None] and ds.class_prior.shape == (1000,)
+        images, labels = stacked._pool(None)
+        with pytest.raises(ValueError, match="read-only"):  # shared by every caller: nobody may change it
+            images[0] = 0
+    finally:
+        stacked._pool.cache_clear()  # later tests read the real pool

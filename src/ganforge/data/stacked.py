@@ -15,6 +15,7 @@ labels added to its own.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -45,10 +46,14 @@ def triple_prior(labels: np.ndarray) -> np.ndarray:
     return np.einsum("i,j,k->ijk", shares, shares, shares).reshape(1000)
 
 
+@functools.lru_cache(maxsize=2)
 def _pool(data_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """The digit pool, read once per ``data_dir``: building the set and its prior both need it. Read-only, since the
+    cache hands the same arrays to every caller."""
     digits, labels = DATASETS.get("digits").load(data_dir)
     if labels is None:
         raise ValueError("the digits set has no labels; Stacked MNIST needs them")
+    digits.flags.writeable = labels.flags.writeable = False
     return digits, labels
 
 

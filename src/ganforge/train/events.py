@@ -193,8 +193,11 @@ class MetricsEvent(Event):
     def _record(self, trainer: Trainer, results: dict[str, float]) -> None:
         run = trainer.ensure_run_dir()
         for name, value in results.items():
-            record = {"nimg": trainer.nimg, "kimg": trainer.nimg / 1000, name: value}
-            append_jsonl(run / f"metric-{name.split('/')[0]}.jsonl", record)
+            root = name.split("/")[0]
+            record: dict[str, Any] = {"nimg": trainer.nimg, "kimg": trainer.nimg / 1000, name: value}
+            if root in self.monitor.notes:  # what the number was measured against, as `ganforge evaluate` says it
+                record["notes"] = self.monitor.notes[root]
+            append_jsonl(run / f"metric-{root}.jsonl", record)
             if self.monitor.is_best(name):
                 best = run / "checkpoints" / f"best-{name.replace('/', '_')}"
                 save_checkpoint(best, trainer.nets, trainer.checkpoint_config(), None)

@@ -101,6 +101,7 @@ class MetricMonitor:
         self.watch = self.rule.name if self.rule else self.metrics[0]
         self.next_due = self.every
         self.history: list[dict[str, float]] = []
+        self.notes: dict[str, dict[str, str]] = {}  # metric -> its notes at the last evaluation (e.g. the reference)
         self.best: dict[str, float] = {}
         self.stale = 0  # evaluations since the watched value last improved
         self._improved: set[str] = set()
@@ -134,6 +135,7 @@ class MetricMonitor:
         finally:
             G.train(was_training)
         values = {k: v for r in results for k, v in r.values.items()}
+        self.notes = {r.metric: dict(r.notes) for r in results if r.notes}
         self._record(values, nimg)
         while self.next_due <= nimg:
             self.next_due += self.every

@@ -194,3 +194,31 @@ def test_relativistic_g_phase_moves_g_only_against_fixed_real_logits():
     assert stats["loss/G"] == pytest.approx(want.item(), rel=1e-6)
     assert G.b.grad.item() == pytest.approx(grad_b.item(), rel=1e-5)
     assert torch.allclose(D.a.grad, grad_a, atol=1e-6)  # the fake path only: D(real) is a constant here
+
+
+def test_lazy_r1_r2_run_in_their_own_phase_with_the_interval_as_weight():
+    """reg_interval I > 1: Dmain carries no penalty, Dreg (every I steps) carries only the penalties; the loop passes
+    gain = I, so the penalties' gradient is I times theirs (StyleGAN2's lazy regularisation)."""
+    real, z = torch.zeros(4, 1, 2, 2), torch.zeros(4, 4)  # logits 0, the relativistic part is flat in ``a`` here
+    D = Linear(torch.tensor([3.0, 4.0, 0.0, 0.0]))
+    lazy = build_loss("relativistic", {"G": _Identity(), "D": D}, r1_gamma=0.2, r2_gamma=0.4, reg_interval=16)
+    assert [(p.name, p.network, p.interval) for p in lazy.phases] == [("Dmain", "D", 1), ("Dreg", "D", 16),
+                                                                     ("Gmain", "G", 1)]
+    assert lazy.reg_interval("D") == 16 and lazy.reg_interval("G") is None  # the loop rescales D's lr and betas
+    main = lazy.accumulate_gradients("Dmain", Batch(real, None, z, None), 1.0)
+    assert "loss/r1" not in main and "loss/r2" not in main
+    D.a.grad = None
+    reg = lazy.accumulate_gradients("Dreg", Batch(real, None, z, None), 16.0)
+    assert reg["loss/r1"] == pytest.approx(25.0) and reg["loss/r2"] == pytest.approx(25.0)
+    # d/da of 16 * (0.1 + 0.2) * ||a||^2 = 16 * 0.6 * a
+    assert torch.allclose(D.a.grad, 16 * 0.6 * torch.tensor([3.0, 4.0, 0.0, 0.0]))
+    eager = build_loss("relativistic", {"G": _Identity(), "D": D}, r1_gamma=0.2, r2_gamma=0.4)
+    assert [p.name for p in eager.phases] == ["Dmain", "Gmain"]  # interval 1: the penalties stay in the D phase
+
+
+@pytest.mark.parametrize("bad", [0, 2.0, True, "4"])
+def test_reg_interval_is_validated(bad):
+    with pytest.raises(ValueError, match="reg_interval"):
+        build_loss("relativistic", {"G": _Identity(), "D": Linear(torch.ones(4))}, r1_gamma=0.1, reg_interval=bad)
+    with pytest.raises(ValueError, match="both 0"):  # nothing to space out
+        build_loss("relativistic", {"G": _Identity(), "D": Linear(torch.ones(4))}, reg_interval=4)

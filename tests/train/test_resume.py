@@ -98,6 +98,12 @@ def test_lazy_fastgan_reconstruction_resumes_bitwise(tmp_path):
     _assert_bitwise_resume(lambda sub, **kw: tiny(tmp_path / sub, **{**extra, "max_images": 64, **kw}))
 
 
+def test_lazy_r1_r2_resume_bitwise(tmp_path):
+    """Stacked MNIST's loss with the penalties every 3 steps: the half run stops after 4 steps, mid-cycle."""
+    lazy = {"loss": "relativistic", "loss_kwargs": {"r1_gamma": 0.1, "r2_gamma": 0.1, "reg_interval": 3}}
+    _assert_bitwise_resume(lambda sub, **kw: tiny(tmp_path / sub, **{**lazy, "max_images": 64, **kw}))
+
+
 def test_every_family_has_a_resume_test():
     from ganforge.train.recipes import recipe_names
 

@@ -120,6 +120,8 @@ def _model_choices() -> list[str]:
 @click.option("--mbstd-group", type=click.IntRange(2), help="Minibatch stddev in D over groups of N (gan, dcgan).")
 @click.option("--r1-gamma", type=click.FloatRange(0), help="R1 penalty on reals, classic losses: loss_kwargs.r1_gamma.")
 @click.option("--r2-gamma", type=click.FloatRange(0), help="R2 penalty on fakes, classic losses: loss_kwargs.r2_gamma.")
+@click.option("--reg-interval", type=click.IntRange(1),
+              help="Lazy R1/R2, classic losses: the penalties every N steps, weighted N (loss_kwargs.reg_interval).")
 @click.option(
     "--augment",
     type=click.Choice(["none", "diffaugment"]),
@@ -174,7 +176,7 @@ def train(
       torchrun --nproc_per_node 2 -m ganforge train --device cpu
     """
     shortcuts = (("d_kwargs", "pack"), ("d_kwargs", "mbstd_group"), ("loss_kwargs", "r1_gamma"),
-                 ("loss_kwargs", "r2_gamma"))
+                 ("loss_kwargs", "r2_gamma"), ("loss_kwargs", "reg_interval"))
     coverage = {name: options.pop(name) for _, name in shortcuts}
     augment = options.pop("augment")
     given = {_FIELDS[k]: v for k, v in options.items() if v is not None}

@@ -16,7 +16,10 @@ Any of them takes ``r1_gamma``: the zero-centred gradient penalty on reals, ``ga
 (R1, Mescheder, Geiger & Nowozin, "Which Training Methods for GANs do actually Converge?", ICML 2018), computed in
 the D phase of every step. For a packed D (PacGAN) the gradient is that of each pack's logit, so the penalty is the
 squared norm over the whole pack, averaged over packs. ``r2_gamma`` is the same penalty on generated images (R2,
-Mescheder et al. 2018; R3GAN keeps both, ``gamma`` equal).
+Mescheder et al. 2018; R3GAN keeps both, ``gamma`` equal). With ``reg_interval`` I > 1 both penalties leave the D
+phase for their own phase, ``Dreg``, run every I steps on a fresh batch with weight I (lazy regularisation, StyleGAN2
+sec. 3.1; the loop rescales D's lr and betas by I / (I + 1)): the double backward they need costs about as much as
+the rest of the step, so I = 16 makes a step much cheaper.
 
 With ``sigmoid(l) = D``: ``log D = -softplus(-l)`` and ``log(1 - D) = -softplus(l)``.
 
@@ -146,6 +149,7 @@ class AdversarialLoss(Loss):
         augment_policy: str = DIFFAUGMENT_POLICY,
         r1_gamma: float = 0.0,
         r2_gamma: float = 0.0,
+        reg_interval: int = 1,
     ) -> None:
         if augment not in CLASSIC_AUGMENT:
             raise ValueError(f"augment must be one of {CLASSIC_AUGMENT}, got {augment!r}")
@@ -157,10 +161,20 @@ class AdversarialLoss(Loss):
         for name, gamma in (("r1_gamma", r1_gamma), ("r2_gamma", r2_gamma)):
             if not is_penalty_weight(gamma):
                 raise ValueError(f"{name} must be a number >= 0, got {gamma!r}")
+        if isinstance(reg_interval, bool) or not isinstance(reg_interval, int) or reg_interval < 1:
+            raise ValueError(f"reg_interval must be an integer >= 1 (steps between R1/R2 evaluations), got "
+                             f"{reg_interval!r}")
+        if reg_interval > 1 and not (r1_gamma or r2_gamma):
+            raise ValueError(f"reg_interval {reg_interval} spaces out the R1/R2 penalties, but r1_gamma and r2_gamma "
+                             "are both 0: set one, or leave reg_interval at 1")
         self.G, self.D, self.kind = G, D, kind
         self.gp_weight, self.drift = gp_weight, drift
         self.r1_gamma, self.r2_gamma = float(r1_gamma), float(r2_gamma)
-        self.phases = [Phase("Dmain", "D", repeat=d_steps, counts_images=True), Phase("Gmain", "G")]
+        self.lazy = reg_interval > 1
+        self.phases = [Phase("Dmain", "D", repeat=d_steps, counts_images=True)]
+        if self.lazy:
+            self.phases.append(Phase("Dreg", "D", interval=reg_interval))
+        self.phases.append(Phase("Gmain", "G"))
 
     def accumulate_gradients(self, phase: str, batch: Batch, gain: float) -> dict[str, float]:
         if phase == "Gmain":
@@ -174,24 +188,48 @@ class AdversarialLoss(Loss):
             (g * gain).backward()
             return {"loss/G": g.item()}
         if phase == "Dmain":
+            return self._d_main(batch, gain)
+        if phase == "Dreg":
             with torch.no_grad():
                 fake = self.G(batch.z, batch.gen_c)
-            stats = {}
-            real_logits, r1 = self.logits_and_penalty(batch.real, batch.real_c, self.r1_gamma)
-            fake_logits, r2 = self.logits_and_penalty(fake, batch.gen_c, self.r2_gamma)
-            d = D_LOSSES[self.kind](real_logits, fake_logits)
-            if self.kind == "wgan-gp":
-                gp = gradient_penalty(self.D, batch.real, fake, batch.real_c)
-                stats["loss/gp"] = gp.item()
-                d = d + self.gp_weight * gp + self.drift * real_logits.square().mean()
-            for name, gamma, penalty in (("loss/r1", self.r1_gamma, r1), ("loss/r2", self.r2_gamma, r2)):
-                if penalty is not None:
-                    stats[name] = penalty.item()
-                    d = d + 0.5 * gamma * penalty
-            (d * gain).backward()
-            stats.update(_logit_stats(d, real_logits, fake_logits))
+            real_logits, fake_logits, terms, stats = self._penalised_logits(batch, fake, self.r1_gamma, self.r2_gamma)
+            reg = 0 * (real_logits.sum() + fake_logits.sum())  # weight 0: every D parameter gets a gradient
+            for term in terms:
+                reg = reg + term
+            (reg * gain).backward()
             return stats
         raise ValueError(f"unknown phase {phase!r}")
+
+    def _d_main(self, batch: Batch, gain: float) -> dict[str, float]:
+        """The D loss on a real and a generated batch, with the R1/R2 penalties unless they are lazy."""
+        with torch.no_grad():
+            fake = self.G(batch.z, batch.gen_c)
+        gammas = (0.0, 0.0) if self.lazy else (self.r1_gamma, self.r2_gamma)
+        real_logits, fake_logits, terms, stats = self._penalised_logits(batch, fake, *gammas)
+        d = D_LOSSES[self.kind](real_logits, fake_logits)
+        if self.kind == "wgan-gp":
+            gp = gradient_penalty(self.D, batch.real, fake, batch.real_c)
+            stats["loss/gp"] = gp.item()
+            d = d + self.gp_weight * gp + self.drift * real_logits.square().mean()
+        for term in terms:
+            d = d + term
+        (d * gain).backward()
+        stats.update(_logit_stats(d, real_logits, fake_logits))
+        return stats
+
+    def _penalised_logits(
+        self, batch: Batch, fake: torch.Tensor, r1_gamma: float, r2_gamma: float
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], dict[str, float]]:
+        """D logits of the reals and of ``fake``, the penalty terms ``gamma / 2 * R1`` and ``gamma / 2 * R2`` (those
+        whose gamma is > 0) and their stats."""
+        stats, terms = {}, []
+        real_logits, r1 = self.logits_and_penalty(batch.real, batch.real_c, r1_gamma)
+        fake_logits, r2 = self.logits_and_penalty(fake, batch.gen_c, r2_gamma)
+        for name, gamma, penalty in (("loss/r1", r1_gamma, r1), ("loss/r2", r2_gamma, r2)):
+            if penalty is not None:
+                stats[name] = penalty.item()
+                terms.append(0.5 * gamma * penalty)
+        return real_logits, fake_logits, terms, stats
 
     def logits_and_penalty(
         self, img: torch.Tensor, c: torch.Tensor | None, gamma: float

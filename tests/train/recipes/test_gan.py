@@ -73,11 +73,12 @@ def test_bad_combinations_are_usage_errors(args, match):
 
 def test_coverage_flags_add_to_the_preset_dicts():
     out = CliRunner().invoke(train, ["--data", "ring8", "--pack", "2", "--mbstd-group", "4", "--r1-gamma", "0.5",
-                                     "--r2-gamma", "0.25", "--d-kwargs", '{"dropout": 0.1}', "--dry-run"])
+                                     "--r2-gamma", "0.25", "--reg-interval", "8", "--d-kwargs", '{"dropout": 0.1}',
+                                     "--dry-run"])
     assert out.exit_code == 0, out.output
     cfg = json.loads(out.output)
     assert cfg["d_kwargs"] == {"hidden": 256, "layers": 3, "dropout": 0.1, "pack": 2, "mbstd_group": 4}
-    assert cfg["loss_kwargs"] == {"r1_gamma": 0.5, "r2_gamma": 0.25}
+    assert cfg["loss_kwargs"] == {"r1_gamma": 0.5, "r2_gamma": 0.25, "reg_interval": 8}
 
 
 @pytest.mark.parametrize("bad", [{"d_kwargs": {"pack": 0}}, {"d_kwargs": {"mbstd_group": 1}},

@@ -2,6 +2,8 @@
 
 python benchmarks/train_speed.py                       # the default `ganforge train` config (DCGAN, digits)
 python benchmarks/train_speed.py --model gan --kimg 5  # another family
+python benchmarks/train_speed.py -- --data stacked-mnist --reg-interval 16  # any `ganforge train` options, resolved
+                                                       # as the command resolves them (recipe defaults included)
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import argparse
 import json
 import platform
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -19,6 +23,15 @@ from ganforge.train.config import TrainConfig
 from ganforge.train.loop import Trainer
 
 
+def config_for(args: argparse.Namespace, outdir: str) -> TrainConfig:
+    """``--model``/``--data`` as given, or the config ``ganforge train OPTIONS`` would train (``--dry-run``)."""
+    if not args.train_options:
+        return TrainConfig(model=args.model, data=args.data, device=args.device, outdir=outdir, kimg=1e9)
+    cmd = [sys.executable, "-m", "ganforge", "train", *args.train_options, "--dry-run"]
+    config = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    return TrainConfig(**{**config, "device": args.device, "outdir": outdir, "kimg": 1e9, "diagnostics": False})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="dcgan")
@@ -26,9 +39,10 @@ def main() -> None:
     ap.add_argument("--kimg", type=float, default=6.4)
     ap.add_argument("--warmup-steps", type=int, default=10)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("train_options", nargs="*", help="after --: `ganforge train` options (replace --model/--data)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = TrainConfig(model=args.model, data=args.data, device=args.device, outdir=tmp, kimg=1e9)
+        cfg = config_for(args, tmp)
         t = Trainer.from_config(cfg, progress=False)
         for _ in range(args.warmup_steps):
             t.train_step()
@@ -43,8 +57,9 @@ def main() -> None:
         dt = time.perf_counter() - t0
     rec = {
         "benchmark": "train_speed",
-        "model": args.model,
-        "data": args.data,
+        "model": cfg.model,
+        "data": cfg.data,
+        "options": args.train_options,
         "batch": cfg.batch,
         "img_per_s": round((t.nimg - n0) / dt, 1),
         "steps_per_s": round((t.step - s0) / dt, 2),

@@ -130,6 +130,12 @@ class TrainConfig:
         for name in ("r1_gamma", "r2_gamma"):
             gamma = self.loss_kwargs.get(name, 0.0)
             need(is_penalty_weight(gamma), f"loss_kwargs.{name} must be a number >= 0, got {gamma!r}")
+        every = self.loss_kwargs.get("reg_interval", 1)
+        need(isinstance(every, int) and not isinstance(every, bool) and every >= 1,
+             f"loss_kwargs.reg_interval must be an integer >= 1, got {every!r}")
+        need(every == 1 or bool(self.loss_kwargs.get("r1_gamma") or self.loss_kwargs.get("r2_gamma")),
+             f"loss_kwargs.reg_interval {every} spaces out the R1/R2 penalties, but r1_gamma and r2_gamma are both 0: "
+             "set one, or use reg_interval 1")
 
     @property
     def conditional(self) -> bool:

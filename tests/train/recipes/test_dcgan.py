@@ -16,7 +16,7 @@ from ganforge.train.recipes.dcgan import DATA_DEFAULTS
 def test_stacked_mnist_resolves_the_pairing_loss_with_both_penalties():
     cfg = resolve_config({"data": "stacked-mnist"}, None, None)
     assert cfg.model == "dcgan" and cfg.loss == "relativistic"
-    assert cfg.loss_kwargs == {"r1_gamma": 0.1, "r2_gamma": 0.1}
+    assert cfg.loss_kwargs == {"r1_gamma": 0.1, "r2_gamma": 0.1, "reg_interval": 16}  # lazy: every 16 steps
     assert cfg.kimg == DATA_DEFAULTS["stacked-mnist"]["kimg"] and cfg.cond is False
     assert cfg.g_kwargs == {"blocks": 1} and cfg.d_kwargs == {"blocks": 2}
 
@@ -30,7 +30,10 @@ def test_naming_a_loss_keeps_the_stacked_depth_and_network_options_add_to_it():
 
 def test_options_given_add_to_or_replace_the_stacked_defaults():
     one = resolve_config({"data": "stacked-mnist", "loss_kwargs": {"r1_gamma": 0.5}, "kimg": 10.0}, None, None)
-    assert one.loss == "relativistic" and one.loss_kwargs == {"r1_gamma": 0.5, "r2_gamma": 0.1} and one.kimg == 10.0
+    assert one.loss == "relativistic" and one.kimg == 10.0
+    assert one.loss_kwargs == {"r1_gamma": 0.5, "r2_gamma": 0.1, "reg_interval": 16}
+    eager = resolve_config({"data": "stacked-mnist", "loss_kwargs": {"reg_interval": 1}}, None, None)
+    assert eager.loss_kwargs == {"r1_gamma": 0.1, "r2_gamma": 0.1, "reg_interval": 1}  # the penalties every step
     plain = resolve_config({"data": "stacked-mnist", "loss": "non-saturating"}, None, None)
     assert plain.loss == "non-saturating" and plain.loss_kwargs == {}  # no preset penalties
 
@@ -53,7 +56,16 @@ def test_dry_run_shows_the_stacked_recipe():
     res = CliRunner().invoke(train, ["--data", "stacked-mnist", "--dry-run"])
     assert res.exit_code == 0, res.output
     cfg = json.loads(res.output)
-    assert cfg["loss"] == "relativistic" and cfg["loss_kwargs"] == {"r1_gamma": 0.1, "r2_gamma": 0.1}
+    assert cfg["loss"] == "relativistic"
+    assert cfg["loss_kwargs"] == {"r1_gamma": 0.1, "r2_gamma": 0.1, "reg_interval": 16}
+
+
+def test_turning_both_stacked_penalties_off_asks_for_reg_interval_1():
+    res = CliRunner().invoke(train, ["--data", "stacked-mnist", "--r1-gamma", "0", "--r2-gamma", "0", "--dry-run"])
+    assert res.exit_code != 0 and "reg_interval" in res.output + str(res.exception)
+    res = CliRunner().invoke(train, ["--data", "stacked-mnist", "--r1-gamma", "0", "--r2-gamma", "0",
+                                     "--reg-interval", "1", "--dry-run"])
+    assert res.exit_code == 0, res.output
 
 
 def test_a_recipe_refuses_data_defaults_that_are_not_config_keys():

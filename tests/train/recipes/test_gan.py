@@ -83,9 +83,10 @@ def test_coverage_flags_add_to_the_preset_dicts():
 
 @pytest.mark.parametrize("bad", [{"d_kwargs": {"pack": 0}}, {"d_kwargs": {"mbstd_group": 1}},
                                  {"loss_kwargs": {"r1_gamma": -1.0}}, {"loss_kwargs": {"r2_gamma": True}},
-                                 {"d_kwargs": {"pack": 3}, "batch": 32}])
+                                 {"d_kwargs": {"pack": 3}, "batch": 32}, {"loss_kwargs": {"reg_interval": 0}},
+                                 {"loss_kwargs": {"reg_interval": 4, "r1_gamma": 0}}])
 def test_config_validates_the_coverage_options(bad):
-    with pytest.raises(ValueError, match="pack|mbstd_group|r1_gamma|r2_gamma"):
+    with pytest.raises(ValueError, match="pack|mbstd_group|r1_gamma|r2_gamma|reg_interval"):
         TrainConfig(**bad)
 
 

@@ -117,6 +117,17 @@ def is_penalty_weight(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
+def reg_interval_problem(reg_interval: object, r1_gamma: object, r2_gamma: object) -> str | None:
+    """What is wrong with ``reg_interval`` beside these penalty weights, or None: it must be an integer >= 1, and above
+    1 only when a penalty is on (it spaces them out)."""
+    if isinstance(reg_interval, bool) or not isinstance(reg_interval, int) or reg_interval < 1:
+        return f"reg_interval must be an integer >= 1 (steps between R1/R2 evaluations), got {reg_interval!r}"
+    if reg_interval > 1 and not (r1_gamma or r2_gamma):
+        return (f"reg_interval {reg_interval} spaces out the R1/R2 penalties, but r1_gamma and r2_gamma are both 0: "
+                "set one, or use reg_interval 1 (--reg-interval 1)")
+    return None
+
+
 KINDS = ("minimax", "non-saturating", "hinge", "wgan-gp", "relativistic")
 D_LOSSES = {
     "minimax": d_loss_logistic,
@@ -161,12 +172,8 @@ class AdversarialLoss(Loss):
         for name, gamma in (("r1_gamma", r1_gamma), ("r2_gamma", r2_gamma)):
             if not is_penalty_weight(gamma):
                 raise ValueError(f"{name} must be a number >= 0, got {gamma!r}")
-        if isinstance(reg_interval, bool) or not isinstance(reg_interval, int) or reg_interval < 1:
-            raise ValueError(f"reg_interval must be an integer >= 1 (steps between R1/R2 evaluations), got "
-                             f"{reg_interval!r}")
-        if reg_interval > 1 and not (r1_gamma or r2_gamma):
-            raise ValueError(f"reg_interval {reg_interval} spaces out the R1/R2 penalties, but r1_gamma and r2_gamma "
-                             "are both 0: set one, or leave reg_interval at 1")
+        if problem := reg_interval_problem(reg_interval, r1_gamma, r2_gamma):
+            raise ValueError(problem)
         self.G, self.D, self.kind = G, D, kind
         self.gp_weight, self.drift = gp_weight, drift
         self.r1_gamma, self.r2_gamma = float(r1_gamma), float(r2_gamma)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ganforge.losses.classic import is_penalty_weight
+from ganforge.losses.classic import is_penalty_weight, reg_interval_problem
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "auto")  # auto: ganforge.train.build.resolve_precision
@@ -130,12 +130,9 @@ class TrainConfig:
         for name in ("r1_gamma", "r2_gamma"):
             gamma = self.loss_kwargs.get(name, 0.0)
             need(is_penalty_weight(gamma), f"loss_kwargs.{name} must be a number >= 0, got {gamma!r}")
-        every = self.loss_kwargs.get("reg_interval", 1)
-        need(isinstance(every, int) and not isinstance(every, bool) and every >= 1,
-             f"loss_kwargs.reg_interval must be an integer >= 1, got {every!r}")
-        need(every == 1 or bool(self.loss_kwargs.get("r1_gamma") or self.loss_kwargs.get("r2_gamma")),
-             f"loss_kwargs.reg_interval {every} spaces out the R1/R2 penalties, but r1_gamma and r2_gamma are both 0: "
-             "set one, or use reg_interval 1")
+        kw = self.loss_kwargs
+        problem = reg_interval_problem(kw.get("reg_interval", 1), kw.get("r1_gamma"), kw.get("r2_gamma"))
+        need(problem is None, f"loss_kwargs.{problem}")
 
     @property
     def conditional(self) -> bool:

@@ -29,8 +29,10 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 def from_uint8(arr: np.ndarray) -> torch.Tensor:
-    """uint8 ``[N, H, W, C]`` -> float ``[N, C, H, W]`` in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    """uint8 ``[N, H, W, C]`` -> float ``[N, C, H, W]`` in [-1, 1]. A read-only array (a decoded picture, a shared
+    cache) is copied first: torch cannot wrap one safely."""
+    arr = np.ascontiguousarray(arr) if arr.flags.writeable else np.array(arr, order="C")
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
 def make_grid(images: torch.Tensor | np.ndarray, nrow: int | None = None, padding: int = 2) -> np.ndarray:

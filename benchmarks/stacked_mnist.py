@@ -33,6 +33,7 @@ import sys
 from pathlib import Path
 
 from toy_modes import run_ganforge, train_once  # this folder: the same timed ``ganforge train`` runs
+from train_speed import dry_run_config  # this folder: the config the options resolve to
 
 from ganforge.checkpoint import list_checkpoints
 
@@ -62,10 +63,8 @@ def bench_seed(seed: int, lengths: list[float], extra: list[str], outdir: Path, 
 
 def ramps_down(extra: list[str]) -> bool:
     """Whether ``ganforge train --data stacked-mnist EXTRA`` ramps its learning rates down, as the CLI resolves the
-    recipe and the options (``--dry-run`` prints the config without training)."""
-    cmd = [sys.executable, "-m", "ganforge", "train", "--data", "stacked-mnist", "--dry-run", *extra]
-    config = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-    return float(config["lr_rampdown"]) > 0
+    recipe and the options."""
+    return float(dry_run_config(["--data", "stacked-mnist", *extra])["lr_rampdown"]) > 0
 
 
 def main() -> None:

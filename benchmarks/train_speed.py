@@ -23,12 +23,18 @@ from ganforge.train.config import TrainConfig
 from ganforge.train.loop import Trainer
 
 
+def dry_run_config(options: list[str]) -> dict:
+    """The config ``ganforge train OPTIONS`` would train, as the command resolves the recipe and the options
+    (``--dry-run`` prints it without training). Shared by the benchmarks that take train options."""
+    cmd = [sys.executable, "-m", "ganforge", "train", *options, "--dry-run"]
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+
 def config_for(args: argparse.Namespace, outdir: str) -> TrainConfig:
-    """``--model``/``--data`` as given, or the config ``ganforge train OPTIONS`` would train (``--dry-run``)."""
+    """``--model``/``--data`` as given, or the config ``ganforge train OPTIONS`` would train."""
     if not args.train_options:
         return TrainConfig(model=args.model, data=args.data, device=args.device, outdir=outdir, kimg=1e9)
-    cmd = [sys.executable, "-m", "ganforge", "train", *args.train_options, "--dry-run"]
-    config = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    config = dry_run_config(args.train_options)
     return TrainConfig(**{**config, "device": args.device, "outdir": outdir, "kimg": 1e9, "diagnostics": False})
 
 

@@ -14,7 +14,7 @@ from ganforge.data.stacked import stack_digits
 from ganforge.metrics import get_extractor
 from ganforge.metrics.context import EvalContext, SampleSet
 from ganforge.metrics.evaluate import format_table, run_metrics
-from ganforge.metrics.modes import kl_divergence, mode_counts, predicted_classes
+from ganforge.metrics.modes import channel_kl_parts, kl_divergence, mode_counts, predicted_classes
 from ganforge.metrics.toy import save_scatter, toy_modes
 
 
@@ -101,6 +101,38 @@ def test_modes_metric_on_stacked_mnist():
     assert result.to_dict()["notes"] == result.notes
     # all mass on one class; measured against the population (uniform), not the 60,000 labels' noisy histogram
     assert values["modes/kl"] == pytest.approx(math.log(1000), abs=1e-9)
+    # one triple: every bit of it is digit shares, none is dependence between the channels
+    assert values["modes/kl_channels"] == pytest.approx(values["modes/kl"], abs=1e-9)
+    assert values["modes/kl_dependence"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_channel_split_adds_up_to_the_kl_and_names_where_it_comes_from():
+    rng = np.random.default_rng(3)
+    shares = rng.dirichlet(np.ones(10), size=3)  # [3, 10] data digit shares per channel
+    prior = np.einsum("i,j,k->ijk", *shares).reshape(1000)
+    counts = rng.multinomial(5000, rng.dirichlet(np.ones(1000)))  # an arbitrary generator
+    parts = channel_kl_parts(counts, prior, 3, 10)
+    assert parts["modes/kl_channels"] + parts["modes/kl_dependence"] == pytest.approx(
+        mode_counts(counts, prior)["modes/kl"], rel=1e-9)
+    # independent channels drawing skewed digits: all digit shares, no dependence
+    skewed = np.einsum("i,j,k->ijk", [0.5] + [0.5 / 9] * 9, np.full(10, 0.1), np.full(10, 0.1)).reshape(1000)
+    parts = channel_kl_parts(skewed, np.ones(1000), 3, 10)
+    assert parts["modes/kl_dependence"] == pytest.approx(0.0, abs=1e-12) and parts["modes/kl_channels"] > 0.3
+    # the same digit in all three channels: perfect shares, pure dependence (10 of 1000 classes at 1/10 each)
+    diagonal = np.zeros((10, 10, 10))
+    diagonal[np.arange(10), np.arange(10), np.arange(10)] = 1
+    parts = channel_kl_parts(diagonal.reshape(1000), np.ones(1000), 3, 10)
+    assert parts["modes/kl_channels"] == pytest.approx(0.0, abs=1e-12)
+    assert parts["modes/kl_dependence"] == pytest.approx(math.log(100), rel=1e-9)
+
+
+def test_no_channel_split_when_the_reference_is_not_a_product_of_channel_shares():
+    counts = np.arange(1, 101)
+    reference = np.ones(100)
+    reference[:10] = 5.0  # first digit 0 more likely only when the second is anything: still a product
+    assert channel_kl_parts(counts, reference, 2, 10) != {}
+    reference[0] = 50.0  # class 00 alone heavier: no longer a product
+    assert channel_kl_parts(counts, reference, 2, 10) == {}
 
 
 def test_without_a_real_set_the_reference_is_uniform_and_a_second_metric_does_not_inherit_the_note():
@@ -108,6 +140,7 @@ def test_without_a_real_set_the_reference_is_uniform_and_a_second_metric_does_no
     ctx = EvalContext(SampleSet.from_dataset(digits, 200, seed=0), None, "digits")
     modes, inception_score = run_metrics(["modes", "is-digits"], ctx)
     assert modes.notes == {"reference": "uniform"}
+    assert "modes/kl_channels" not in modes.values  # one channel: nothing to split
     assert inception_score.notes == {}
 
 

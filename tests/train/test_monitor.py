@@ -84,6 +84,13 @@ def test_schedule_best_and_stop_when(digits):
     assert stop and "fd-digits" in why and "fd-digits<5" in why
 
 
+@pytest.mark.parametrize(("name", "lower"), [("fid", True), ("modes", False), ("modes/kl", True),
+                                             ("modes/kl_channels", True), ("modes/kl_dependence", True),
+                                             ("modes/any", False), ("kid/std", True), ("modes/hq", False)])
+def test_sub_values_know_which_way_is_better(name, lower):
+    assert MetricMonitor._lower_is_better(name) is lower
+
+
 def test_patience_counts_evaluations_without_improvement(digits):
     m = monitor(digits, metrics=["fd-digits"], patience=2)
     m.run(ReplayG(digits.data, noise=0.5), 1000)

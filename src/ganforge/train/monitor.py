@@ -109,11 +109,12 @@ class MetricMonitor:
     @staticmethod
     def _lower_is_better(name: str) -> bool:
         """A metric's own value follows its registry entry; of the sub-values, divergences and spreads (``/kl``,
-        ``/std``) are better low, shares and counts (precision, recall, ``/hq``, ``/any``) better high."""
+        its parts ``/kl_*``, ``/std``) are better low, shares and counts (precision, recall, ``/hq``, ``/any``)
+        better high."""
         root, _, sub = name.partition("/")
         if not sub:
             return get_metric(root).lower_is_better
-        return sub in ("kl", "std")
+        return sub in ("kl", "std") or sub.startswith("kl_")
 
     def due(self, nimg: int) -> bool:
         return nimg >= self.next_due

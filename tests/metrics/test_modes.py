@@ -152,3 +152,6 @@ def test_a_sampler_of_the_population_scores_the_floor_against_the_prior_and_more
     to_histogram = np.mean([mode_counts(c, stacked.class_counts())["modes/kl"] for c in draws])
     assert to_prior == pytest.approx(999 / (2 * 26_000), rel=0.1)  # (K - 1) / 2N: the sampling floor
     assert to_histogram > to_prior + 0.005  # the 60,000 labels' own noise adds to it
+    parts = [channel_kl_parts(c, stacked.class_prior, 3, 10) for c in draws]
+    assert np.mean([p["modes/kl_channels"] for p in parts]) == pytest.approx(27 / (2 * 26_000), rel=0.3)
+    assert np.mean([p["modes/kl_dependence"] for p in parts]) == pytest.approx(972 / (2 * 26_000), rel=0.1)

@@ -156,6 +156,7 @@ def train_ganforge(args: argparse.Namespace, run_dir: Path):
                   "norm": args.d_norm},
         loss_kwargs=json.loads(args.loss_kwargs), xflip=args.xflip, seed=args.seed, device="cpu",
         threads=args.threads, outdir=str(run_dir.parent), kimg=args.kimg or 1e6, lr_rampdown=args.lr_rampdown,
+        precision=args.precision, channels_last=args.channels_last,
     )
     trainer = Trainer.from_config(cfg, progress=False, run_dir=run_dir)
     start = time.time()
@@ -248,6 +249,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--loss-kwargs", default="{}", help='UNIT loss options as JSON, e.g. {"cycle_weight": 20}')
     ap.add_argument("--score-ema", action="store_true", help="also score the EMA generator (G_ema)")
     ap.add_argument("--xflip", action="store_true", help="random horizontal flips of both domains")
+    ap.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+                    help="training precision, as `ganforge train --precision` (scoring stays fp32)")
+    ap.add_argument("--channels-last", action="store_true", help="channels_last memory format in training")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy shared CPU)")
     ap.add_argument("--out", type=Path, default=Path("runs/bench-unit-mnist-usps"))

@@ -129,7 +129,7 @@ def test_the_channel_split_adds_up_to_the_kl_and_names_where_it_comes_from():
 def test_no_channel_split_when_the_reference_is_not_a_product_of_channel_shares():
     counts = np.arange(1, 101)
     reference = np.ones(100)
-    reference[:10] = 5.0  # first digit 0 more likely only when the second is anything: still a product
+    reference[:10] = 5.0  # first digit 0 five times as likely whatever the second: still a product
     assert channel_kl_parts(counts, reference, 2, 10) != {}
     reference[0] = 50.0  # class 00 alone heavier: no longer a product
     assert channel_kl_parts(counts, reference, 2, 10) == {}

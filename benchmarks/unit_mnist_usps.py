@@ -50,6 +50,7 @@ from ganforge.losses.unit import cycle_error
 from ganforge.metrics.digits import DigitsExtractor, packaged_classifier
 from ganforge.metrics.features import quantize
 from ganforge.metrics.fid import frechet_distance, gaussian_stats
+from ganforge.train.config import PRECISIONS
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -249,7 +250,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--loss-kwargs", default="{}", help='UNIT loss options as JSON, e.g. {"cycle_weight": 20}')
     ap.add_argument("--score-ema", action="store_true", help="also score the EMA generator (G_ema)")
     ap.add_argument("--xflip", action="store_true", help="random horizontal flips of both domains")
-    ap.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+    ap.add_argument("--precision", choices=PRECISIONS, default="fp32",
                     help="training precision, as `ganforge train --precision` (scoring stays fp32)")
     ap.add_argument("--channels-last", action="store_true", help="channels_last memory format in training")
     ap.add_argument("--seed", type=int, default=0)

@@ -88,10 +88,11 @@ def test_resume_may_change_end_of_training_schedules(trained):
     ema = json.loads((list_checkpoints(trained)[-1] / "config.json").read_text())["train"]["ema_kimg"]
     assert ema > 0
     res = run("train", "--resume", str(trained), "--kimg", "0.128", "--ema-kimg", str(ema * 2),
-              "--lr-rampdown", "0.25", "--quiet")
+              "--lr-rampdown", "0.25", "--ema-bn-images", "512", "--quiet")
     assert res.exit_code == 0, res.output
     saved = json.loads((list_checkpoints(trained)[-1] / "config.json").read_text())["train"]
     assert saved["kimg"] == 0.128 and saved["ema_kimg"] == ema * 2 and saved["lr_rampdown"] == 0.25
+    assert saved["ema_bn_images"] == 512
     res = CliRunner().invoke(cli, ["train", "--resume", str(trained), "--ema-kimg", "0"])
     assert res.exit_code != 0 and "turn the G EMA off" in res.output
 

@@ -123,7 +123,7 @@ def _bn_buffers(net: torch.nn.Module) -> dict[str, torch.Tensor]:
 def test_g_ema_gets_batch_norm_statistics_of_its_own_weights_before_it_is_used(tmp_path):
     """Copied statistics are G's; before G_ema is saved or measured they are re-estimated for its own weights from
     the source's latents (seeded by run seed and step), once per step, without touching the global RNG."""
-    from ganforge.train.ema import recalibrate_batch_norm
+    from ganforge.train.ema import quasi_normal, recalibrate_batch_norm
 
     t = Trainer.from_config(tiny(tmp_path, kimg=0.064, ema_bn_images=64), progress=False)
     for _ in range(3):
@@ -136,8 +136,9 @@ def test_g_ema_gets_batch_norm_statistics_of_its_own_weights_before_it_is_used(t
     own = _bn_buffers(G_ema)
     assert any(not torch.equal(a, _bn_buffers(G)[k]) for k, a in own.items())
     expected = copy.deepcopy(G_ema)
-    g = torch.Generator().manual_seed(t.cfg.seed * 1_000_003 + t.step)
-    recalibrate_batch_norm(expected, [t.source.latents(16, g) for _ in range(4)])  # 64 latents, batches of 16
+    seed = t.cfg.seed * 1_000_003 + t.step
+    g, z = torch.Generator().manual_seed(seed), quasi_normal(64, t.source.z_dim, seed)
+    recalibrate_batch_norm(expected, [t.source.latents(16, g, zi) for zi in z.split(16)])  # 64 latents, batches of 16
     assert all(torch.equal(a, _bn_buffers(expected)[k]) for k, a in own.items())
     saved = weights(list_checkpoints(t.run_dir)[-1])["G_ema"]
     assert all(torch.equal(a, saved[k]) for k, a in own.items())  # what the checkpoint holds

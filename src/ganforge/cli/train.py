@@ -40,6 +40,7 @@ _FIELDS = {
     "lr_d": "lr_d",
     "betas": "betas",
     "ema_kimg": "ema_kimg",
+    "ema_bn_images": "ema_bn_images",
     "kimg": "kimg",
     "lr_rampdown": "lr_rampdown",
     "outdir": "outdir",
@@ -135,6 +136,8 @@ def _model_choices() -> list[str]:
               help="Ramp both learning rates down to 0 (half cosine) over this final fraction of --kimg. [0: off]")
 @click.option("--betas", type=(float, float), help="Adam betas. [default: 0.5 0.999]")
 @click.option("--ema-kimg", type=click.FloatRange(0), help="Half-life of the G EMA in kimg (0 = off).")
+@click.option("--ema-bn-images", type=click.IntRange(0), help="Latents over which G_ema's batch-norm statistics are "
+              "re-estimated before it is saved or measured (0 = copied from G). [default: 4096]")
 @click.option("--kimg", type=click.FloatRange(0, min_open=True), help="Training length in thousands of images.")
 @click.option("--outdir", type=click.Path(file_okay=False), help="Where run directories go. [default: runs]")
 @click.option("--grid-kimg", type=click.FloatRange(0, min_open=True), help="Sample grid every N kimg.")
@@ -256,9 +259,10 @@ def resolve_config(given: dict[str, Any], config_file: str | None, resume: str |
     return TrainConfig.from_dict(merged)
 
 
-# What a resumed run may change: where and how long it runs, and two schedules that shape the end of training without
-# touching the saved networks or optimiser state (the G EMA's half-life and the learning-rate ramp-down).
-RESUME_MAY_CHANGE = ("kimg", "device", "threads", "ema_kimg", "lr_rampdown")
+# What a resumed run may change: where and how long it runs, two schedules that shape the end of training without
+# touching the saved networks or optimiser state (the G EMA's half-life and the learning-rate ramp-down), and how many
+# latents G_ema's batch-norm statistics are re-estimated over (read only when G_ema is saved or measured).
+RESUME_MAY_CHANGE = ("kimg", "device", "threads", "ema_kimg", "lr_rampdown", "ema_bn_images")
 
 
 def check_resume_changes(saved: dict[str, Any], given: dict[str, Any]) -> None:

@@ -33,7 +33,7 @@ from ganforge.losses import Batch, Phase
 from ganforge.train import distributed as ddp
 from ganforge.train.build import TrainParts, build, resolve_precision
 from ganforge.train.config import TrainConfig
-from ganforge.train.ema import recalibrate_batch_norm, update_ema
+from ganforge.train.ema import quasi_normal, recalibrate_batch_norm, update_ema
 from ganforge.train.events import Event, default_events, forked_rng
 from ganforge.train.lr import rampdown_factor, scale_learning_rates
 from ganforge.train.recipes.base import sampling_generator
@@ -247,15 +247,19 @@ class Trainer:
         ``cfg.ema_bn_images`` latents in training-size batches, at most once per step: before G_ema is saved or
         measured by the metrics (the next EMA update copies G's statistics back). Progress grids and diagnostics,
         which come every few kimg, use the copied statistics: 4,096 forward passes of G there would take a large
-        share of the training time. The latents come from a generator seeded by the run seed and the step, the same
-        on every rank, so the global RNG and exact resume are untouched."""
+        share of the training time. The latents' ``z`` are quasi-random (:func:`quasi_normal`), which makes the
+        estimate about as steady as one over 16x as many random latents; ``z``'s scrambling and order and the labels
+        come from a seed made of the run seed and the step, the same on every rank, so the global RNG and exact
+        resume are untouched."""
         G, n = self.nets.get("G_ema"), self.cfg.ema_bn_images
         latents = getattr(self.source, "latents", None)
         if G is None or n == 0 or latents is None or self._ema_bn_step == self.step:
             return
         size = min(n, max(self.cfg.batch // self.dist.world_size, 1))
-        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
-        recalibrate_batch_norm(G, (latents(size, g) for _ in range(max(n // size, 1))))
+        seed = self.cfg.seed * 1_000_003 + self.step
+        g = torch.Generator().manual_seed(seed)
+        z = quasi_normal(max(n // size, 1) * size, self.source.z_dim, seed)
+        recalibrate_batch_norm(G, (latents(size, g, chunk) for chunk in z.split(size)))
         self._ema_bn_step = self.step
 
     @torch.no_grad()

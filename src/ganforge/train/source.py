@@ -76,11 +76,17 @@ class ImageSource:
             gen_c=gen_c,
         )
 
-    def latents(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def latents(
+        self, n: int, generator: torch.Generator, z: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``n`` generator inputs (``z [n, z_dim]``, one-hot labels at the data's class frequencies when conditional)
         on the device, drawn from ``generator``: ``next`` draws its own with this source's generator, G_ema's
-        batch-norm re-estimate with one of its own (this source's state untouched)."""
-        z = torch.randn(n, self.z_dim, generator=generator)
+        batch-norm re-estimate with one of its own (this source's state untouched) and its own ``z [n, z_dim]``
+        (quasi-random normals); the labels are drawn from ``generator`` either way."""
+        if z is None:
+            z = torch.randn(n, self.z_dim, generator=generator)
+        elif tuple(z.shape) != (n, self.z_dim):
+            raise ValueError(f"z must have shape {[n, self.z_dim]}, got {list(z.shape)}")
         c = self.dataset.onehot(torch.randint(len(self.dataset), (n,), generator=generator)) if self.cond else None
         return z.to(self.device), None if c is None else c.to(self.device)
 

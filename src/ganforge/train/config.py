@@ -50,7 +50,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     ema_kimg: float = 1.0  # half-life of the G EMA in thousands of images; 0 disables G_ema
     ema_rampup: float | None = None
-    ema_bn_images: int = 4096  # latents over which G_ema's batch-norm statistics are re-estimated before use; 0: copied
+    ema_bn_images: int = 4096  # quasi-random latents for G_ema's batch-norm re-estimate; 0: G's statistics copied
     kimg: float = 100.0  # training length in thousands of real images shown to D
     lr_rampdown: float = 0.0  # final fraction of kimg over which both learning rates fall to 0 (half cosine)
     # what to write

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
 from ganforge.checkpoint import list_checkpoints
@@ -164,3 +165,8 @@ def test_source_latents_follow_the_label_frequencies_and_leave_the_source_alone(
     data = torch.bincount(src.dataset.labels, minlength=10).double() / len(src.dataset)
     assert torch.allclose(c.double().mean(0), data, atol=0.03)
     assert torch.equal(src.state_dict()["gen"], state["gen"])
+    given = torch.zeros(6, 8)
+    z2, c2 = src.latents(6, torch.Generator().manual_seed(0), given)  # z given, labels still drawn from the generator
+    assert torch.equal(z2, given) and c2 is not None and torch.equal(c2.sum(1), torch.ones(6))
+    with pytest.raises(ValueError, match=r"z must have shape \[6, 8\]"):
+        src.latents(6, torch.Generator().manual_seed(0), torch.zeros(6, 4))

@@ -157,7 +157,7 @@ def train_ganforge(args: argparse.Namespace, run_dir: Path):
                   "norm": args.d_norm},
         loss_kwargs=json.loads(args.loss_kwargs), xflip=args.xflip, seed=args.seed, device="cpu",
         threads=args.threads, outdir=str(run_dir.parent), kimg=args.kimg or 1e6, lr_rampdown=args.lr_rampdown,
-        precision=args.precision, channels_last=args.channels_last,
+        precision=args.precision, channels_last=args.channels_last, ema_kimg=args.ema_kimg,
     )
     trainer = Trainer.from_config(cfg, progress=False, run_dir=run_dir)
     start = time.time()
@@ -249,6 +249,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--g-kwargs", default="{}", help='more generator options as JSON, e.g. {"init": "gaussian"}')
     ap.add_argument("--loss-kwargs", default="{}", help='UNIT loss options as JSON, e.g. {"cycle_weight": 20}')
     ap.add_argument("--score-ema", action="store_true", help="also score the EMA generator (G_ema)")
+    ap.add_argument("--ema-kimg", type=float, default=1.0,
+                    help="G_ema half-life in thousands of images per domain (the trainer's default 1)")
     ap.add_argument("--xflip", action="store_true", help="random horizontal flips of both domains")
     ap.add_argument("--precision", choices=PRECISIONS, default="fp32",
                     help="training precision, as `ganforge train --precision` (scoring stays fp32)")
@@ -286,8 +288,10 @@ def main() -> None:
         from ganforge.checkpoint import load_networks, read_config
 
         meta = read_config(args.eval)
-        G = load_networks(args.eval, ["G"])["G"]
-        score(ext, data, refs, G, {"checkpoint": str(args.eval), "steps": meta["step"], "nimg": meta["nimg"]})
+        nets = load_networks(args.eval, ["G", "G_ema"] if args.score_ema else ["G"])
+        for name, G in nets.items():
+            score(ext, data, refs, G, {"checkpoint": str(args.eval), "steps": meta["step"], "nimg": meta["nimg"]},
+                  system="ganforge" if name == "G" else f"ganforge {name}")
         return
     f_mnist, f_usps = refs["mnist"], refs["usps_test"]
     emit({"measure": "classifier", "weights": ext.weights_source, "sha256": ext.weights_sha256[:16],

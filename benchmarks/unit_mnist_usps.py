@@ -29,6 +29,7 @@ Usage (wrap long runs in the shared CPU lock)::
 
     flock /tmp/ganforge-cpu.lock python benchmarks/unit_mnist_usps.py --minutes 12 --out runs/bench-unit
     python benchmarks/unit_mnist_usps.py --eval runs/bench-unit/run/checkpoints/t00300s   # score a timed snapshot
+    python benchmarks/unit_mnist_usps.py --eval CKPT --score-ema                         # ... and its G_ema
     python benchmarks/unit_mnist_usps.py --score-translations peer.npz                    # score a peer's output
 """
 
@@ -288,7 +289,8 @@ def main() -> None:
         from ganforge.checkpoint import load_networks, read_config
 
         meta = read_config(args.eval)
-        nets = load_networks(args.eval, ["G", "G_ema"] if args.score_ema else ["G"])
+        wanted = ["G", "G_ema"] if args.score_ema and "G_ema" in meta["networks"] else ["G"]
+        nets = load_networks(args.eval, wanted)
         for name, G in nets.items():
             score(ext, data, refs, G, {"checkpoint": str(args.eval), "steps": meta["step"], "nimg": meta["nimg"]},
                   system="ganforge" if name == "G" else f"ganforge {name}")

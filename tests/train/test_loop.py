@@ -156,6 +156,21 @@ def test_ema_bn_images_zero_keeps_the_copied_statistics(tmp_path):
     assert all(torch.equal(a, _bn_buffers(t.nets["G"])[k]) for k, a in _bn_buffers(t.nets["G_ema"]).items())
 
 
+def test_a_g_without_batch_norm_makes_no_quasi_random_draw(tmp_path, monkeypatch):
+    import ganforge.train.loop as loop
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("quasi_normal drawn for a G without batch norm")
+
+    monkeypatch.setattr(loop, "quasi_normal", refuse)
+    cfg = tiny(tmp_path, model="gan", data="ring8", max_images=512, g_kwargs={"hidden": 16, "layers": 1},
+               d_kwargs={"hidden": 16, "layers": 1}, xflip=False, kimg=0.064)
+    t = Trainer.from_config(cfg, progress=False)
+    t.train_step()
+    t.save()  # re-estimates G_ema's (absent) batch-norm statistics
+    assert "G_ema" in t.nets
+
+
 def test_source_latents_follow_the_label_frequencies_and_leave_the_source_alone(tmp_path):
     parts = build(tiny(tmp_path, kimg=0.064, cond=True))
     src = parts.source

@@ -14,6 +14,7 @@ import shutil
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -257,9 +258,14 @@ class Trainer:
             return
         size = min(n, max(self.cfg.batch // self.dist.world_size, 1))
         seed = self.cfg.seed * 1_000_003 + self.step
-        g = torch.Generator().manual_seed(seed)
-        z = quasi_normal(max(n // size, 1) * size, self.source.z_dim, seed)
-        recalibrate_batch_norm(G, (latents(size, g, chunk) for chunk in z.split(size)))
+
+        def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+            # lazy: a G without batch norm consumes nothing, so the quasi-random draw is never made for it
+            g = torch.Generator().manual_seed(seed)
+            for chunk in quasi_normal(max(n // size, 1) * size, self.source.z_dim, seed).split(size):
+                yield latents(size, g, chunk)
+
+        recalibrate_batch_norm(G, batches())
         self._ema_bn_step = self.step
 
     @torch.no_grad()

@@ -51,7 +51,7 @@ from ganforge.losses.unit import cycle_error
 from ganforge.metrics.digits import DigitsExtractor, packaged_classifier
 from ganforge.metrics.features import quantize
 from ganforge.metrics.fid import frechet_distance, gaussian_stats
-from ganforge.train.config import PRECISIONS
+from ganforge.train.config import PRECISIONS, TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -147,7 +147,6 @@ def train_ganforge(args: argparse.Namespace, run_dir: Path):
     Every ``args.snapshot_every`` seconds a checkpoint ``checkpoints/t<seconds>s`` is written (and listed in
     ``snapshots.jsonl``) so the model can be scored at the same training time as another system (``--eval``).
     """
-    from ganforge.train.config import TrainConfig
     from ganforge.train.loop import Trainer
 
     cfg = TrainConfig(
@@ -250,8 +249,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--g-kwargs", default="{}", help='more generator options as JSON, e.g. {"init": "gaussian"}')
     ap.add_argument("--loss-kwargs", default="{}", help='UNIT loss options as JSON, e.g. {"cycle_weight": 20}')
     ap.add_argument("--score-ema", action="store_true", help="also score the EMA generator (G_ema)")
-    ap.add_argument("--ema-kimg", type=float, default=1.0,
-                    help="G_ema half-life in thousands of images per domain (the trainer's default 1)")
+    ap.add_argument("--ema-kimg", type=float, default=TrainConfig.ema_kimg,
+                    help="G_ema half-life in thousands of images per domain (default: the trainer's, %(default)s)")
     ap.add_argument("--xflip", action="store_true", help="random horizontal flips of both domains")
     ap.add_argument("--precision", choices=PRECISIONS, default="fp32",
                     help="training precision, as `ganforge train --precision` (scoring stays fp32)")

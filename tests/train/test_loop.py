@@ -49,6 +49,14 @@ def test_phases_that_count_images_set_the_training_length(tmp_path):
     assert t.nimg == 3 * 16 + 16  # one batch per step
 
 
+def test_gradient_norms_are_those_of_each_optimisers_last_phase(tmp_path):
+    t = Trainer.from_config(tiny(tmp_path, kimg=0.064), progress=False)
+    stats = t.train_step()
+    for key in ("G", "D"):  # the gradients stay in place after the step until the next phase zeroes them
+        grads = [p.grad.flatten() for p in t.trainable[key] if p.grad is not None]
+        assert stats[f"grad_norm/{key}"] == pytest.approx(float(torch.cat(grads).norm()), rel=1e-5)
+
+
 class _StopAfter(Event):
     name = "stop-after"
 

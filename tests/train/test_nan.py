@@ -99,3 +99,14 @@ def test_persistent_nan_gradient_stops_with_advice(tmp_path):
     with pytest.raises(NonFiniteError, match="phase Gmain: non-finite loss or gradient.*Lower the learning rates"):
         t.run()
     assert len(restores) == 3  # MAX_ROLLBACKS attempts, then the error
+
+
+def test_a_huge_finite_gradient_is_not_called_non_finite(tmp_path):
+    # 1e30 squared overflows float32, so the gradient norm is inf although every element is finite: the element-wise
+    # check must tell the two apart instead of rolling back a healthy step
+    t = Trainer.from_config(tiny(tmp_path), progress=False)
+    weight = next(t.nets["D"].parameters())
+    weight.register_hook(lambda g: torch.full_like(g, 1e30))
+    stats = t.train_step()
+    assert stats["grad_norm/D"] == float("inf") and t.rollbacks == 0
+    assert all(bool(torch.isfinite(p).all()) for p in t.nets["D"].parameters())

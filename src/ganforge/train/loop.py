@@ -69,6 +69,7 @@ class Trainer:
         self.precision = resolve_precision(self.cfg.precision, self.device)  # what "auto" means on this machine
         # what each optimiser trains: only these parameters have requires_grad toggled between phases
         self.trainable = {k: [p for g in o.param_groups for p in g["params"]] for k, o in self.opts.items()}
+        self._grad_norms: dict[str, float] = {}  # total gradient 2-norm per optimiser, from its last phase
         self.step, self.nimg, self.rollbacks = 0, 0, 0
         self.monitor = make_monitor(self.cfg, self.dataset, self.device)
         self.recent: dict[str, float] = {}  # the last logged interval's mean stats
@@ -194,7 +195,7 @@ class Trainer:
                 self.nets["G_ema"], self.nets["G"], self.cfg.batch, self.nimg, self.cfg.ema_kimg, self.cfg.ema_rampup
             )
         stats.update(self.loss.after_step(self.step, self.nimg))
-        stats.update(_grad_norms(self.trainable))
+        stats.update({f"grad_norm/{k}": v for k, v in self._grad_norms.items()})
         self.step += 1
         return stats
 
@@ -227,11 +228,19 @@ class Trainer:
                 p.requires_grad_(name == key)
 
     def _finite(self, stats: dict[str, float], key: str) -> bool:
-        """Whether the stats and every gradient of ``key``'s parameters are finite (one host sync), on all ranks."""
+        """Whether the stats and every gradient of ``key``'s parameters are finite, on all ranks.
+
+        One pass over the gradients: their total 2-norm is kept for the step's stats (``grad_norm/<key>``) and is
+        finite exactly when every gradient is, unless squaring overflowed, which the element-wise check then tells
+        apart. Checking every element each step took ~8 % of a small network's step on a CPU.
+        """
         finite = all(math.isfinite(v) for v in stats.values())
         grads = [p.grad for p in self.trainable[key] if p.grad is not None]
-        if finite and grads:
-            finite = bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
+        if grads:
+            norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+            self._grad_norms[key] = norm
+            if finite and not math.isfinite(norm):
+                finite = bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
         return ddp.all_reduce_mean(float(finite), self.dist, self.device) == 1.0
 
     def _autocast(self):
@@ -445,16 +454,6 @@ def _split(batch: Batch, size: int | None) -> list[Batch]:
               {k: part(v, i) for k, v in batch.extra.items()})
         for i in range(0, n, size)
     ]
-
-
-@torch.no_grad()
-def _grad_norms(trainable: dict[str, list[nn.Parameter]]) -> dict[str, float]:
-    out = {}
-    for key, params in trainable.items():
-        grads = [p.grad.norm() for p in params if p.grad is not None]
-        if grads:
-            out[f"grad_norm/{key}"] = float(torch.stack(grads).norm())
-    return out
 
 
 def _sync_buffers(net: nn.Module, info: ddp.DistInfo) -> None:

@@ -247,7 +247,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--d-layers", type=int, default=3, help="stride-2 layers per discriminator scale")
     ap.add_argument("--d-scales", type=int, default=2, help="discriminator scales")
     ap.add_argument("--g-kwargs", default="{}", help='more generator options as JSON, e.g. {"init": "gaussian"}')
-    ap.add_argument("--loss-kwargs", default="{}", help='UNIT loss options as JSON, e.g. {"cycle_weight": 20}')
+    ap.add_argument("--loss-kwargs", default="{}",
+                    help='UNIT loss options as JSON over the recipe\'s (cycle_weight 20 at <= 32 px), '
+                         'e.g. {"cycle_weight": 10}')
     ap.add_argument("--score-ema", action="store_true", help="also score the EMA generator (G_ema)")
     ap.add_argument("--ema-kimg", type=float, default=TrainConfig.ema_kimg,
                     help="G_ema half-life in thousands of images per domain (default: the trainer's, %(default)s)")
@@ -313,7 +315,8 @@ def main() -> None:
         "lr_rampdown": args.lr_rampdown, "threads": args.threads,
         "d_norm": args.d_norm, "d_width": args.d_width,
         "d_layers": args.d_layers, "d_scales": args.d_scales, "loss_kwargs": args.loss_kwargs,
-        "g_kwargs": args.g_kwargs, "xflip": args.xflip, "seed": args.seed, "run": str(trainer.run_dir)})
+        "loss_weights": trainer.loss.w, "g_kwargs": args.g_kwargs, "xflip": args.xflip, "seed": args.seed,
+        "run": str(trainer.run_dir)})
 
 
 if __name__ == "__main__":

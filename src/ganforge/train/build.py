@@ -56,7 +56,7 @@ def build(cfg: TrainConfig) -> TrainParts:
     nets = build_networks(recipe, cfg, dataset, source)
     place_networks(nets, cfg, device, dist)
     loss_name = cfg.loss or recipe.loss
-    loss_kwargs = dict(cfg.loss_kwargs) | ({"d_steps": cfg.d_steps} if cfg.d_steps != 1 else {})
+    loss_kwargs = recipe.loss_kwargs(cfg, dataset, loss_name) | ({"d_steps": cfg.d_steps} if cfg.d_steps != 1 else {})
     loss = build_loss(loss_name, nets, **loss_kwargs)
     opts = make_optimizers(cfg, loss, nets)
     schedule = recipe.schedule(cfg, dataset)

@@ -128,3 +128,33 @@ def test_small_images_get_the_measured_small_networks_unless_the_user_sizes_them
                                            d_kwargs={"num_scales": 2, "norm": "none"}))
     assert given.nets["G"].config["width"] == 8 and given.nets["G"].config["init"] == "gaussian"
     assert given.nets["D"].config["num_scales"] == 2 and given.nets["D"].config["norm"] == "none"
+
+
+def test_small_images_get_the_heavier_cycle_term_under_the_users_loss_options(tmp_path):
+    from ganforge.train import build as build_module
+    from ganforge.train.config import TrainConfig
+
+    for res in (28, 36):
+        for tag in ("a", "b"):
+            np.savez(tmp_path / f"{tag}{res}.npz", images=np.zeros((4, res, res), np.uint8))
+
+    def weights(res: int, **kw) -> dict[str, float]:
+        cfg = TrainConfig(model="unit", data=str(tmp_path / f"a{res}.npz"), domain_b=str(tmp_path / f"b{res}.npz"),
+                          batch=2, device="cpu", ema_kimg=0.0, **kw)
+        return build_module.build(cfg).loss.w
+
+    assert weights(28)["cycle_weight"] == 20.0 and weights(36)["cycle_weight"] == 10.0  # 36 px: the authors' 10
+    mine = weights(28, loss_kwargs={"kl_weight": 0.1})
+    assert mine["cycle_weight"] == 20.0 and mine["kl_weight"] == 0.1  # the user's other weights keep the default
+    assert weights(28, loss_kwargs={"cycle_weight": 10.0})["cycle_weight"] == 10.0  # the user's weight wins
+
+
+def test_the_loss_defaults_hook_applies_to_the_familys_own_loss_only(tmp_path):
+    from ganforge.train.config import TrainConfig
+    from ganforge.train.recipes.unit import RECIPE
+
+    ds = GanDataset(name="a", data=torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
+    cfg = TrainConfig(model="unit", loss_kwargs={"kl_weight": 0.1})
+    assert RECIPE.loss_kwargs(cfg, ds, "unit") == {"cycle_weight": 20.0, "kl_weight": 0.1}
+    assert RECIPE.loss_kwargs(cfg, ds, "non-saturating") == {"kl_weight": 0.1}
+

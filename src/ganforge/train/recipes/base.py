@@ -41,6 +41,7 @@ NetworkBuilder = Callable[[TrainConfig, GanDataset, DataSource], dict[str, nn.Mo
 SourceFactory = Callable[[TrainConfig, GanDataset, torch.device, int, int], DataSource]
 ScheduleFactory = Callable[[TrainConfig, GanDataset], Any]
 PreviewHook = Callable[[Mapping[str, nn.Module], DataSource, int, int], torch.Tensor]
+LossDefaults = Callable[[TrainConfig, GanDataset], dict[str, Any]]
 
 PREVIEW_SEED_OFFSET = 123_456  # the fixed noise of progress grids: seed + this, never the training draws
 
@@ -60,6 +61,8 @@ class Recipe:
         bare_run: ``TrainConfig`` values for a run that names neither ``data`` nor ``cond`` (the bare
             ``ganforge train``), over ``defaults``; any of them the user sets wins.
         build_networks, make_source, make_schedule, preview: optional hooks (module docstring); None = default.
+        loss_defaults: optional; ``loss_kwargs`` of the family's own loss that depend on the loaded data (e.g. on its
+            resolution), under the user's ``loss_kwargs``; ignored when the run trains another loss.
     """
 
     name: str
@@ -74,6 +77,7 @@ class Recipe:
     make_source: SourceFactory | None = None
     make_schedule: ScheduleFactory | None = None
     preview: PreviewHook | None = None
+    loss_defaults: LossDefaults | None = None
 
     def __post_init__(self) -> None:
         if self.loss not in loss_names():
@@ -84,7 +88,7 @@ class Recipe:
             unknown = sorted(set(values) - known)
             if unknown:
                 raise ValueError(f"recipe {self.name!r}: {where} has unknown TrainConfig key(s) {unknown}")
-        for hook in ("build_networks", "make_source", "make_schedule", "preview"):
+        for hook in ("build_networks", "make_source", "make_schedule", "preview", "loss_defaults"):
             value = getattr(self, hook)
             if value is not None and not callable(value):
                 raise ValueError(f"recipe {self.name!r}: {hook} must be callable or None, got {value!r}")
@@ -100,6 +104,13 @@ class Recipe:
             extra.pop("loss_kwargs", None)
         bare = {} if {"data", "cond", "clusters"} & set(given) else self.bare_run
         return {**self.defaults, **bare, **extra}
+
+    def loss_kwargs(self, cfg: TrainConfig, dataset: GanDataset, loss_name: str) -> dict[str, Any]:
+        """The keyword arguments of loss ``loss_name``: ``cfg.loss_kwargs`` over the ``loss_defaults`` hook's values
+        when ``loss_name`` is this family's loss."""
+        if self.loss_defaults is None or loss_name != self.loss:
+            return dict(cfg.loss_kwargs)
+        return {**self.loss_defaults(cfg, dataset), **cfg.loss_kwargs}
 
     def networks(self, cfg: TrainConfig, dataset: GanDataset, source: DataSource) -> dict[str, nn.Module]:
         """The trained networks (``G``, ``D``, ...; the loop adds ``G_ema``)."""

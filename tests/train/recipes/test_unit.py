@@ -157,4 +157,3 @@ def test_the_loss_defaults_hook_applies_to_the_familys_own_loss_only(tmp_path):
     cfg = TrainConfig(model="unit", loss_kwargs={"kl_weight": 0.1})
     assert RECIPE.loss_kwargs(cfg, ds, "unit") == {"cycle_weight": 20.0, "kl_weight": 0.1}
     assert RECIPE.loss_kwargs(cfg, ds, "non-saturating") == {"kl_weight": 0.1}
-

@@ -149,7 +149,7 @@ def test_small_images_get_the_heavier_cycle_term_under_the_users_loss_options(tm
     assert weights(28, loss_kwargs={"cycle_weight": 10.0})["cycle_weight"] == 10.0  # the user's weight wins
 
 
-def test_the_loss_defaults_hook_applies_to_the_familys_own_loss_only(tmp_path):
+def test_the_loss_defaults_hook_applies_to_the_familys_own_loss_only():
     from ganforge.train.config import TrainConfig
     from ganforge.train.recipes.unit import RECIPE
 

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +57,10 @@ def build(cfg: TrainConfig) -> TrainParts:
     nets = build_networks(recipe, cfg, dataset, source)
     place_networks(nets, cfg, device, dist)
     loss_name = cfg.loss or recipe.loss
-    loss_kwargs = recipe.loss_kwargs(cfg, dataset, loss_name) | ({"d_steps": cfg.d_steps} if cfg.d_steps != 1 else {})
-    loss = build_loss(loss_name, nets, **loss_kwargs)
+    # The recipe's data-dependent weights are pinned into the config that every checkpoint saves, so a resumed run
+    # trains with the weights it started with even if a later version changes the recipe's defaults.
+    cfg = dataclasses.replace(cfg, loss_kwargs=recipe.loss_kwargs(cfg, dataset, loss_name))
+    loss = build_loss(loss_name, nets, **cfg.loss_kwargs | ({"d_steps": cfg.d_steps} if cfg.d_steps != 1 else {}))
     opts = make_optimizers(cfg, loss, nets)
     schedule = recipe.schedule(cfg, dataset)
     return TrainParts(cfg, recipe, device, dist, dataset, heldout, source, nets, loss, loss_name, opts, schedule)

@@ -157,3 +157,30 @@ def test_the_loss_defaults_hook_applies_to_the_familys_own_loss_only():
     cfg = TrainConfig(model="unit", loss_kwargs={"kl_weight": 0.1})
     assert RECIPE.loss_kwargs(cfg, ds, "unit") == {"cycle_weight": 20.0, "kl_weight": 0.1}
     assert RECIPE.loss_kwargs(cfg, ds, "non-saturating") == {"kl_weight": 0.1}
+
+
+def test_the_effective_loss_weights_are_saved_and_a_resumed_run_keeps_them(tmp_path, monkeypatch):
+    import dataclasses
+
+    from ganforge.checkpoint import list_checkpoints, read_config
+    from ganforge.cli.train import resolve_config
+    from ganforge.train import build as build_module
+    from ganforge.train.loop import Trainer
+    from ganforge.train.recipes.unit import RECIPE
+
+    for tag in ("a", "b"):
+        np.savez(tmp_path / f"{tag}.npz", images=np.zeros((4, 28, 28), np.uint8))
+    given = {"model": "unit", "data": str(tmp_path / "a.npz"), "domain_b": str(tmp_path / "b.npz"), "batch": 2,
+             "device": "cpu", "ema_kimg": 0.0, "kimg": 0.002, "snapshot_kimg": 0.002, "grid_kimg": 0.002,
+             "outdir": str(tmp_path / "runs"), "loss_kwargs": {"kl_weight": 0.1}, "threads": 1}
+    cfg = resolve_config(given, None, None)
+    run = Trainer.from_config(cfg, progress=False).run()
+    assert cfg.loss_kwargs == {"kl_weight": 0.1}  # the user's config is not changed in place
+    saved = read_config(list_checkpoints(run)[-1])["train"]["loss_kwargs"]
+    assert saved == {"cycle_weight": 20.0, "kl_weight": 0.1}  # the recipe's small-image weight, pinned
+    # A later version with another small-image default resumes the run with the weight it started with.
+    heavier = dataclasses.replace(RECIPE, loss_defaults=lambda cfg, dataset: {"cycle_weight": 30.0})
+    monkeypatch.setattr(build_module, "get_recipe", lambda name: heavier)
+    resumed_cfg = resolve_config({"kimg": 0.004}, None, str(run))
+    resumed = Trainer(build_module.build(resumed_cfg), resume=str(run), progress=False)
+    assert resumed.loss.w["cycle_weight"] == 20.0 and resumed.loss.w["kl_weight"] == 0.1

@@ -62,7 +62,8 @@ class Recipe:
             ``ganforge train``), over ``defaults``; any of them the user sets wins.
         build_networks, make_source, make_schedule, preview: optional hooks (module docstring); None = default.
         loss_defaults: optional; ``loss_kwargs`` of the family's own loss that depend on the loaded data (e.g. on its
-            resolution), under the user's ``loss_kwargs``; ignored when the run trains another loss.
+            resolution), under the user's ``loss_kwargs``; ignored when the run trains another loss. ``build`` writes
+            the merged weights into the run's config, so checkpoints save them and a resumed run keeps them.
     """
 
     name: str

@@ -25,6 +25,21 @@ translations of the same digits (the peer's, made in its own venv), so both are 
 
 Digits-FID: Fréchet distance between Gaussians fitted to the classifier's pooled features (``ganforge.metrics.fid``).
 
+The peer (PyTorch-GAN ``implementations/unit``, run beside ganforge in its own venv with ``torch==2.14.1
+torchvision==0.29.1``, never committed), as BENCHMARKS.md runs it:
+
+1. ``--export-peer-data DIR/data/digits`` writes the benchmark's digits as RGB PNGs in the peer's layout
+   (``train/A`` the MNIST test split, ``train/B`` the USPS training digits at 28 px, ``test/A`` the first 2,007 MNIST
+   digits, ``test/B`` the USPS test digits; the peer reads ``test/*`` only for its sample grids).
+2. From ``DIR/implementations/unit``: ``OMP_NUM_THREADS=1 python unit.py --dataset_name digits --batch_size 32
+   --img_height 32 --img_width 32 --channels 3 --dim 16 --n_cpu 1 --checkpoint_interval 1`` (a checkpoint per epoch;
+   the file times give the wall time).
+3. With the peer's own ``Encoder`` / ``Generator`` classes, translate each epoch's checkpoint as the peer's test
+   transform sees a digit: the PNG bicubic to 35 px, centre crop 32, the encoder's mean decoded (no noise), the 32 px
+   output padded back into the 35 px frame with -1 and area-resized to 28, the mean of its RGB channels. Save
+   ``usps2mnist`` (``test/B`` through E2 -> G1), ``train2mnist`` (``train/B``) and ``mnist2usps`` (``test/A`` through E1
+   -> G2) in one ``.npz`` and score it with ``--score-translations``.
+
 Usage (wrap long runs in the shared CPU lock)::
 
     flock /tmp/ganforge-cpu.lock python benchmarks/unit_mnist_usps.py --minutes 12 --out runs/bench-unit
@@ -226,6 +241,22 @@ def score(ext: DigitsExtractor, data: dict[str, GanDataset], refs: dict, G, reco
           **result, "cycle_l1_usps": cycle_error(G, resized(all_images(data["usps_test"]), G.resolution), "b")})
 
 
+def export_peer_data(data: dict[str, GanDataset], root: Path) -> None:
+    """The digits the benchmark trains and scores on, as 28 px RGB PNGs under ``root/{train,test}/{A,B}`` (the layout
+    of PyTorch-GAN's ``ImageDataset``), numbered in the benchmark's order so the peer's translations line up."""
+    from PIL import Image
+
+    parts = {"train/A": all_images(data["mnist"]), "train/B": all_images(data["usps_train"]),
+             "test/A": all_images(data["mnist"])[: len(data["usps_test"])], "test/B": all_images(data["usps_test"])}
+    for name, images in parts.items():
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = ((images[:, 0].numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)  # [N, 28, 28]
+        for i, digit in enumerate(tqdm(pixels, desc=name, leave=False)):
+            Image.fromarray(digit).convert("RGB").save(folder / f"{i:05d}.png")
+        emit({"measure": "peer_data", "folder": str(folder), "images": len(pixels)})
+
+
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mnist", type=Path, default=SHARED / "mnist", help="folder with the MNIST test IDX files")
@@ -266,6 +297,8 @@ def parse_args() -> argparse.Namespace:
                          "arrays [N, 28, 28] in [-1, 1] (the USPS test digits, the USPS training digits, the first "
                          "2,007 MNIST test digits, in the benchmark's order)")
     ap.add_argument("--classifier", type=Path, help="digits classifier checkpoint (default: the packaged one)")
+    ap.add_argument("--export-peer-data", type=Path, metavar="DIR",
+                    help="only write the digits as RGB PNGs in PyTorch-GAN's train/test A/B layout under DIR")
     args = ap.parse_args()
     args.d_width = args.d_width or args.width
     if args.lr_rampdown and not args.kimg:
@@ -279,6 +312,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     data = load_data(args.mnist, args.usps)
+    if args.export_peer_data is not None:
+        export_peer_data(data, args.export_peer_data)
+        return
     ext = digits_classifier(args.out, args.classifier)
     refs = reference_features(ext, data)
     if args.score_translations is not None:

@@ -198,6 +198,10 @@ def train(
     if dry_run:
         if photo:
             click.echo(f"photo recipe: {given['data']} holds colour photos -> model {cfg.model}", err=True)
+        if data_dependent_loss_weights(cfg):
+            click.echo(f"note: model {cfg.model} adds loss weights that depend on the loaded data (its recipe's "
+                       "loss_defaults, under loss_kwargs); the run's saved config holds the weights it trains with",
+                       err=True)
         click.echo(json.dumps(cfg.to_dict(), indent=2))
         return
     from ganforge.train import distributed as ddp
@@ -215,6 +219,15 @@ def train(
         ddp.shutdown(trainer.dist)
     if trainer.dist.is_main:
         click.echo(f"done: {run}")
+
+
+def data_dependent_loss_weights(cfg: TrainConfig) -> bool:
+    """Whether the run's loss takes weights from its recipe's ``loss_defaults`` hook, which needs the loaded data and
+    so is not in ``--dry-run``'s config (``ganforge.train.build`` writes them into the run's saved config)."""
+    from ganforge.train.recipes import get_recipe
+
+    recipe = get_recipe(cfg.model)
+    return recipe.loss_defaults is not None and (cfg.loss or recipe.loss) == recipe.loss
 
 
 def under(lower: dict[str, Any], upper: dict[str, Any]) -> dict[str, Any]:

@@ -184,3 +184,21 @@ def test_the_effective_loss_weights_are_saved_and_a_resumed_run_keeps_them(tmp_p
     resumed_cfg = resolve_config({"kimg": 0.004}, None, str(run))
     resumed = Trainer(build_module.build(resumed_cfg), resume=str(run), progress=False)
     assert resumed.loss.w["cycle_weight"] == 20.0 and resumed.loss.w["kl_weight"] == 0.1
+
+
+def test_dry_run_says_that_the_unit_recipe_adds_data_dependent_loss_weights():
+    import json
+
+    from click.testing import CliRunner
+
+    from ganforge.cli.main import cli
+
+    def dry_run(*args: str) -> tuple[dict, str]:
+        res = CliRunner().invoke(cli, ["train", "--dry-run", *args], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        return json.loads(res.stdout), res.stderr
+
+    cfg, note = dry_run("--model", "unit", "--domain-b", "b.npz")
+    assert cfg["loss_kwargs"] == {} and "loss weights that depend on the loaded data" in note
+    assert "loss weights" not in dry_run("--model", "unit", "--domain-b", "b.npz", "--loss", "non-saturating")[1]
+    assert "loss weights" not in dry_run()[1]  # the digits DCGAN: no data-dependent weights

@@ -196,13 +196,7 @@ def train(
     given = under(photo, given)  # a folder of colour photos: the photo recipe's values, under the options given
     cfg = resolve_config(given, config_file, resume)
     if dry_run:
-        if photo:
-            click.echo(f"photo recipe: {given['data']} holds colour photos -> model {cfg.model}", err=True)
-        if data_dependent_loss_weights(cfg):
-            click.echo(f"note: model {cfg.model} adds loss weights that depend on the loaded data (its recipe's "
-                       "loss_defaults, under loss_kwargs); the run's saved config holds the weights it trains with",
-                       err=True)
-        click.echo(json.dumps(cfg.to_dict(), indent=2))
+        print_dry_run(cfg, given["data"] if photo else None)
         return
     from ganforge.train import distributed as ddp
     from ganforge.train.build import build
@@ -221,13 +215,20 @@ def train(
         click.echo(f"done: {run}")
 
 
-def data_dependent_loss_weights(cfg: TrainConfig) -> bool:
-    """Whether the run's loss takes weights from its recipe's ``loss_defaults`` hook, which needs the loaded data and
-    so is not in ``--dry-run``'s config (``ganforge.train.build`` writes them into the run's saved config)."""
+def print_dry_run(cfg: TrainConfig, photos: str | None) -> None:
+    """``--dry-run``: the resolved config on stdout; on stderr, why a folder of ``photos`` chose its family, and that
+    loss weights the recipe takes from the loaded data are not in the printed config (the run's saved config holds
+    them)."""
     from ganforge.train.recipes import get_recipe
 
+    if photos is not None:
+        click.echo(f"photo recipe: {photos} holds colour photos -> model {cfg.model}", err=True)
     recipe = get_recipe(cfg.model)
-    return recipe.loss_defaults is not None and (cfg.loss or recipe.loss) == recipe.loss
+    if recipe.adds_loss_defaults(cfg.loss or recipe.loss):
+        click.echo(f"note: model {cfg.model} adds loss weights that depend on the loaded data (its recipe's "
+                   "loss_defaults, under loss_kwargs); the run's saved config holds the weights it trains with",
+                   err=True)
+    click.echo(json.dumps(cfg.to_dict(), indent=2))
 
 
 def under(lower: dict[str, Any], upper: dict[str, Any]) -> dict[str, Any]:

@@ -237,8 +237,7 @@ class Trainer:
         finite = all(math.isfinite(v) for v in stats.values())
         grads = [p.grad for p in self.trainable[key] if p.grad is not None]
         if grads:
-            norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
-            self._grad_norms[key] = norm
+            norm = self._grad_norms[key] = float(torch.nn.utils.get_total_norm(grads))
             if finite and not math.isfinite(norm):
                 finite = bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
         return ddp.all_reduce_mean(float(finite), self.dist, self.device) == 1.0

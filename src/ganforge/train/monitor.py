@@ -280,5 +280,4 @@ def saturation_message(p_real: float, p_fake: float, margin: float = 0.95) -> st
 
 def grad_norm(module: nn.Module) -> float:
     """L2 norm of all gradients of ``module`` (0 when none); call after ``backward``."""
-    norms = [p.grad.detach().float().norm() for p in module.parameters() if p.grad is not None]
-    return float(torch.stack(norms).norm()) if norms else 0.0
+    return float(torch.nn.utils.get_total_norm([p.grad for p in module.parameters() if p.grad is not None]))

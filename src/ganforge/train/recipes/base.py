@@ -106,12 +106,16 @@ class Recipe:
         bare = {} if {"data", "cond", "clusters"} & set(given) else self.bare_run
         return {**self.defaults, **bare, **extra}
 
+    def adds_loss_defaults(self, loss_name: str) -> bool:
+        """Whether a run of loss ``loss_name`` takes weights from the ``loss_defaults`` hook (only the family's own
+        loss does); they need the loaded data, so ``--dry-run``'s config cannot show them."""
+        return self.loss_defaults is not None and loss_name == self.loss
+
     def loss_kwargs(self, cfg: TrainConfig, dataset: GanDataset, loss_name: str) -> dict[str, Any]:
         """The keyword arguments of loss ``loss_name``: ``cfg.loss_kwargs`` over the ``loss_defaults`` hook's values
         when ``loss_name`` is this family's loss."""
-        if self.loss_defaults is None or loss_name != self.loss:
-            return dict(cfg.loss_kwargs)
-        return {**self.loss_defaults(cfg, dataset), **cfg.loss_kwargs}
+        hook = self.loss_defaults if self.adds_loss_defaults(loss_name) else None
+        return {**(hook(cfg, dataset) if hook else {}), **cfg.loss_kwargs}
 
     def networks(self, cfg: TrainConfig, dataset: GanDataset, source: DataSource) -> dict[str, nn.Module]:
         """The trained networks (``G``, ``D``, ...; the loop adds ``G_ema``)."""

@@ -136,6 +136,7 @@ def test_print_config_gives_every_default_and_reads_back_unchanged(tmp_path):
 
 @pytest.mark.parametrize("config,message", [
     ({"train": {"augment": {"jpeg_prob": 0}}}, "jpeg_prob in (0, 1)"),
+    ({"train": {"augment": {"jpeg_prob": 1.0}}}, "learns to recognise 'jpeg', so"),  # the step by name
     ({"train": {"model": {"processing": ""}}}, "processing ''"),
     ({"train": {"threshold": "real-fpr"}}, "threshold"),
     ({"train": {"real_fpr": 0}}, "real_fpr must be in (0, 0.5)"),

@@ -104,7 +104,7 @@ class DetectorTrainConfig:
     def _check_processing(self) -> None:
         for step in parse_processing(self.model.get("processing", DEFAULT_PROCESSING)):
             prob = self.augment[f"{step}_prob"]
-            _need(0 < prob < 1, f"the detector's processing head learns to recognise {step!r}, so the augmentation "
+            _need(0 < prob < 1, f"the detector's processing head learns to recognise '{step}', so the augmentation "
                   f"must apply it to some images and not others ({step}_prob in (0, 1)), got {prob}; drop it from "
                   "model.processing or change the probability")
 

@@ -4,7 +4,8 @@ codebases").
 The detector (``--detector``, default the packaged ``faces``) is scored on held-out real faces (``--real``: CelebA
 faces it did not train on) against each fake folder given as ``NAME=DIR`` (fakes of peer GAN implementations trained
 on the same faces; this script never downloads or trains anything), clean and after a 0.5x rescale + JPEG q=75.
-For every fake folder and setting one JSON line reports:
+For every fake folder, setting and stage (``trace``; ``distance`` when the detector has one; ``combined``, the label
+``detect predict`` prints) one JSON line reports:
 
 - ``auc``, ``ap``: ranking (threshold-free) on the logits;
 - ``acc_stored``: accuracy at the detector's stored threshold (probability >= 0.5, i.e. the label ``detect
@@ -33,6 +34,7 @@ import argparse
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +43,7 @@ from PIL import Image
 
 from ganforge.detection.data import ImageSet, Perturbation, jpeg, read_images
 from ganforge.detection.evaluate import average_precision, roc_auc
-from ganforge.detection.predict import DEFAULT_DETECTOR, load_detector, score_arrays
+from ganforge.detection.predict import DEFAULT_DETECTOR, load_detector, load_distance, stage_logits
 
 SETTINGS = {"clean": Perturbation(), "jpeg75+scale0.5": Perturbation(jpeg_quality=75, scale=0.5)}
 SMOKE_NAME = re.compile(r"^000\d{3}\.jpg$")
@@ -86,6 +88,17 @@ def measure(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
             "n_real": len(real), "n_fake": len(fake)}
 
 
+Scorer = Callable[..., dict[str, np.ndarray]]
+
+
+def scorer(det: str) -> Scorer:
+    """``score(images, perturb=None)``: every stage's logits (0 = its stored threshold) and ``combined``, the
+    label ``detect predict`` prints (``ganforge.detection.predict.stage_logits``)."""
+    net, meta = load_detector(det)
+    distance, view = load_distance(det), (meta.get("preprocess") or {}).get("view", "tiles")
+    return lambda images, perturb=None: stage_logits(net, images, view, perturb, distance)[0]
+
+
 def _read(path: str, pattern: re.Pattern | None = None) -> ImageSet:
     images = read_images(path)
     if images.errors:
@@ -103,42 +116,46 @@ def _named(fakes: list[str]) -> list[tuple[str, str]]:
 
 
 def run_peers(det: str, real: str, fakes: list[str], settings: list[str]) -> None:
-    net, _ = load_detector(det)
+    score = scorer(det)
     named = _named(fakes)
     real_set = _read(real)
     for setting in settings:
         perturb, t0 = SETTINGS[setting], time.time()
-        r = score_arrays(net, real_set.images, perturb=perturb)
-        pooled = []
+        r = score(real_set.images, perturb)
+        pooled: dict[str, list[np.ndarray]] = {k: [] for k in r}
         for name, path in named:
-            f = score_arrays(net, _read(path).images, perturb=perturb)
-            pooled.append(f)
-            print(json.dumps({"detector": det, "fake": name, "fake_dir": path, "setting": setting, **measure(r, f)}),
-                  flush=True)
-        print(json.dumps({"detector": det, "fake": "pooled", "setting": setting,
-                          **measure(r, np.concatenate(pooled)), "seconds": round(time.time() - t0, 1)}), flush=True)
+            f = score(_read(path).images, perturb)
+            for stage in r:
+                pooled[stage].append(f[stage])
+                print(json.dumps({"detector": det, "fake": name, "fake_dir": path, "setting": setting,
+                                  "stage": stage, **measure(r[stage], f[stage])}), flush=True)
+        for stage in r:
+            print(json.dumps({"detector": det, "fake": "pooled", "setting": setting, "stage": stage,
+                              **measure(r[stage], np.concatenate(pooled[stage])),
+                              "seconds": round(time.time() - t0, 1)}), flush=True)
 
 
 def run_upscaled(det: str, real: str, fakes: list[str]) -> None:
-    net, _ = load_detector(det)
+    score = scorer(det)
     images = _read(real).images
     fake_sets = [(fake, path, _read(path).images) for fake, path in _named(fakes)]  # read once, enlarged 3 ways
     for name, enlarge in UPSCALED.items():
-        r = score_arrays(net, images, perturb=enlarge)  # type: ignore[arg-type]
+        r = score(images, enlarge)["combined"]
         print(json.dumps({"detector": det, "real_dir": real, "setting": name, "real_flagged": float(np.mean(r >= 0)),
                           "median_logit": float(np.median(r)), "n_real": len(r)}), flush=True)
         for fake, path, fake_images in fake_sets:
-            f = score_arrays(net, fake_images, perturb=enlarge)  # type: ignore[arg-type]
+            f = score(fake_images, enlarge)["combined"]
             print(json.dumps({"detector": det, "fake": fake, "fake_dir": path, "setting": name, **measure(r, f)}),
                   flush=True)
 
 
 def run_smoke(det: str, root: str) -> None:
-    net, _ = load_detector(det)
-    real = score_arrays(net, _read(str(Path(root) / "Real_Faces"), SMOKE_NAME).images)
-    fake = score_arrays(net, _read(str(Path(root) / "Fake_Faces"), SMOKE_NAME).images)
-    print(json.dumps({"detector": det, "set": "real_fake_faces 000xxx.jpg (1024 px)", "setting": "clean",
-                      **measure(real, fake)}), flush=True)
+    score = scorer(det)
+    real = score(_read(str(Path(root) / "Real_Faces"), SMOKE_NAME).images)
+    fake = score(_read(str(Path(root) / "Fake_Faces"), SMOKE_NAME).images)
+    for stage in real:
+        print(json.dumps({"detector": det, "set": "real_fake_faces 000xxx.jpg (1024 px)", "setting": "clean",
+                          "stage": stage, **measure(real[stage], fake[stage])}), flush=True)
 
 
 def main() -> None:

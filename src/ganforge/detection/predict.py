@@ -13,6 +13,11 @@ mean. ``predict_path`` says how many regions it scored.
 Packaged detectors are named like packaged generators (``PACKAGED_DETECTORS``): ``faces``, the face detector shipped
 in ``ganforge/pretrained/faces-detector`` (its README says what it was trained on and how it measures), is the one
 ``ganforge detect predict`` uses when no detector is named (``DEFAULT_DETECTOR``).
+
+A detector may hold a second stage, ``distance`` (``ganforge.models.feature_distance``, fitted by ``ganforge detect
+add-distance``): how far the picture's FID Inception features lie from real pictures'. Each stage gives a logit on
+the probability scale (the trace stage's divided by its temperature), 0 at its own threshold, and the picture's is
+the larger of the two (``stage_logits``): it is called fake when either stage flags it.
 """
 
 from __future__ import annotations
@@ -29,18 +34,21 @@ from ganforge.checkpoint import CheckpointError, load_networks, read_config, res
 from ganforge.detection.config import removed_modes
 from ganforge.detection.data import VIEW, ImageSet, Perturbation, check_view, read_images, regions, to_tensor
 from ganforge.models.detector import Detector
+from ganforge.models.feature_distance import FeatureDistance
 
 KIND = "detector"
 PACKAGED_DETECTORS = {"faces": "pretrained/faces-detector"}  # name -> folder inside the ganforge package
 DEFAULT_DETECTOR = "faces"
 PREDICT_FIELDS = ("path", "probability", "label", "regions", "error")  # one record per file, every field present
+DISTANCE = "distance"  # the optional second network of a detector checkpoint
 
 
-def save_detector(path: str | Path, net: Detector, info: dict[str, Any]) -> Path:
-    """Write ``net`` (with its fitted temperature, thresholds and spectrum statistics) and ``info`` (training config,
-    sources, calibration report) as a checkpoint folder."""
+def save_detector(path: str | Path, net: Detector, info: dict[str, Any],
+                  distance: FeatureDistance | None = None) -> Path:
+    """Write ``net`` (with its fitted temperature, thresholds and spectrum statistics), an optional distance stage,
+    and ``info`` (training config, sources, calibration report) as a checkpoint folder."""
     config = {"kind": KIND, "preprocess": {"crop": net.crop, "channels": net.channels, "view": VIEW}, **info}
-    return save_checkpoint(path, {"detector": net}, config)
+    return save_checkpoint(path, {"detector": net, **({DISTANCE: distance} if distance is not None else {})}, config)
 
 
 def resolve_detector(path: str | Path) -> Path:
@@ -75,6 +83,17 @@ def load_detector(path: str | Path, device: str | torch.device = "cpu") -> tuple
     if not isinstance(net, Detector):
         raise CheckpointError(f"{ckpt}: network 'detector' is a {type(net).__name__}, not a Detector")
     return net, meta
+
+
+def load_distance(path: str | Path, device: str | torch.device = "cpu") -> FeatureDistance | None:
+    """The distance stage of a detector checkpoint (or packaged name), or None when it has none."""
+    ckpt = resolve_detector(path)
+    if DISTANCE not in read_config(ckpt).get("networks", {}):
+        return None
+    stage = load_networks(ckpt, [DISTANCE], device=device)[DISTANCE]
+    if not isinstance(stage, FeatureDistance):
+        raise CheckpointError(f"{ckpt}: network {DISTANCE!r} is a {type(stage).__name__}, not a FeatureDistance")
+    return stage
 
 
 def _forward(net: Detector, tiles: list[np.ndarray], raw: bool) -> np.ndarray:
@@ -127,20 +146,39 @@ def score_arrays(
     return score_regions(net, images, view, perturb, batch_size, progress, names, raw)[0]
 
 
+def stage_logits(
+    net: Detector, images: list[np.ndarray], view: str = VIEW, perturb: Perturbation | None = None,
+    distance: FeatureDistance | None = None, batch_size: int = 64, progress: bool = False,
+    names: list[str] | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each stage's logits on the probability scale ``{"trace": [N], "distance": [N] (if any), "combined": [N]}``
+    (module docstring) and the trace stage's region counts ``[N]``."""
+    trace, counts = score_regions(net, images, view, perturb, batch_size, progress, names)
+    out = {"trace": (trace.astype(np.float64) / float(net.temperature)).astype(np.float32)}
+    if distance is not None:
+        from ganforge.detection.distance import score_distance  # loads the Inception network only when needed
+
+        out[DISTANCE] = score_distance(distance, images, perturb, names, progress)
+    out["combined"] = np.max(np.stack(list(out.values())), axis=0)
+    return out, counts
+
+
 def predict_path(
-    net: Detector, meta: dict[str, Any], source: str | Path, batch_size: int = 64, progress: bool = False
+    net: Detector, meta: dict[str, Any], source: str | Path, batch_size: int = 64, progress: bool = False,
+    distance: FeatureDistance | None = None,
 ) -> list[dict[str, Any]]:
     """One record per file of an image or folder, in the folder's order, each with every ``PREDICT_FIELDS`` key:
     ``probability`` that the image is generated (calibrated), ``label`` ("fake" when it is >= 0.5, else "real"),
     ``regions`` scored, and ``error`` (None, or why the file could not be read: then probability and label are None
-    and regions 0). Unreadable files never stop the rest."""
+    and regions 0). Unreadable files never stop the rest. With a ``distance`` stage the probability is the larger of
+    the two stages' (module docstring)."""
     images: ImageSet = read_images(source, progress=progress)
     view = (meta.get("preprocess") or {}).get("view", VIEW)
     records: list[dict[str, Any]] = []
     if len(images):
-        logits, counts = score_regions(net, images.images, view, batch_size=batch_size, progress=progress,
-                                       names=images.names)
-        probs = expit(logits.astype(np.float64) / float(net.temperature))
+        logits, counts = stage_logits(net, images.images, view, distance=distance, batch_size=batch_size,
+                                      progress=progress, names=images.names)
+        probs = expit(logits["combined"].astype(np.float64))
         for name, p, n in zip(images.names, probs, counts, strict=True):
             records.append({"path": name, "probability": float(p), "label": "fake" if p >= 0.5 else "real",
                             "regions": int(n), "error": None})

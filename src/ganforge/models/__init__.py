@@ -29,6 +29,7 @@ def _import_builtin_networks() -> None:
         dcgan,
         detector,
         fastgan,
+        feature_distance,
         gan,
         progan,
         stylegan,

@@ -274,9 +274,9 @@ class TranslatorModel(StudioModel):
 class DetectorModel(StudioModel):
     """A calibrated detector of generated pictures (``ganforge.detection``)."""
 
-    def __init__(self, *args: Any, net: nn.Module, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, net: nn.Module, distance: nn.Module | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.net = net
+        self.net, self.distance = net, distance
         self.view = (self.meta.get("preprocess") or {}).get("view", "center-crop")
 
     def capabilities(self) -> dict[str, bool]:
@@ -284,19 +284,23 @@ class DetectorModel(StudioModel):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "crop": int(self.net.crop), "channels": int(self.net.channels),
-                "view": self.view, "temperature": float(self.net.temperature)}
+                "view": self.view, "temperature": float(self.net.temperature),
+                "stages": ["trace"] + (["distance"] if self.distance is not None else [])}
 
     def detect(self, arr: np.ndarray) -> dict[str, Any]:
-        """Calibrated probability that the picture is generated, with the crop the detector saw."""
+        """Calibrated probability that the picture is generated (the larger of the stages'), with the crop the
+        trace stage saw and each stage's probability."""
         from ganforge.detection.data import inference_view
-        from ganforge.detection.predict import score_arrays
+        from ganforge.detection.predict import stage_logits
 
         view = inference_view(arr, int(self.net.crop), int(self.net.channels), self.view, "upload")
-        logit = float(score_arrays(self.net, [arr], self.view)[0])
+        logits, _ = stage_logits(self.net, [arr], self.view, distance=self.distance)
         t = float(self.net.temperature)
-        p = 1.0 / (1.0 + math.exp(-logit / t)) if abs(logit / t) < 700 else float(logit > 0)
-        return {"p_fake": p, "logit": logit, "temperature": t, "label": "fake" if p >= 0.5 else "real",
-                "view": view}
+        probs = {k: 1.0 / (1.0 + math.exp(-float(v[0]))) if abs(float(v[0])) < 700 else float(v[0] > 0)
+                 for k, v in logits.items()}
+        p = probs.pop("combined")
+        return {"p_fake": p, "logit": float(logits["trace"][0]) * t, "temperature": t,
+                "label": "fake" if p >= 0.5 else "real", "view": view, "by_stage": probs}
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -334,10 +338,10 @@ def load_model(spec: str, name: str, device: str | torch.device = "cpu", real: R
     run_dir = _run_dir_of(spec, ckpt)
     common = {"name": name, "source": spec, "ckpt": ckpt, "meta": meta, "run_dir": run_dir}
     if meta.get("kind") == "detector" or "detector" in nets:
-        from ganforge.detection.predict import load_detector
+        from ganforge.detection.predict import load_detector, load_distance
 
         net, _ = load_detector(ckpt, device)
-        return DetectorModel(kind="detector", net=net.eval(), **common)
+        return DetectorModel(kind="detector", net=net.eval(), distance=load_distance(ckpt, device), **common)
     gname = "G_ema" if "G_ema" in nets else "G" if "G" in nets else None
     if gname is None:
         raise CheckpointError(f"{ckpt}: nothing the studio can show (networks: {sorted(nets)}); expected a "

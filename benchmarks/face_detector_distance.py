@@ -14,7 +14,9 @@ shrunk 10 % toward its diagonal. The distance threshold is the 98.5th percentile
 same four views), so about 1.5 % of real faces are flagged; the trace stage keeps its stored threshold.
 The combined label is "fake" when either stage flags; the combined ranking score (for AUC) is the larger of the two
 stages' calibration-real quantiles. Settings were fixed on PyTorch-GAN ``dcgan`` / ``wgan_gp`` fakes, then measured
-once on PyTorch-GAN ``lsgan`` / ``relativistic_gan`` fakes (BENCHMARKS.md, forty-first session).
+once on PyTorch-GAN ``lsgan`` / ``relativistic_gan`` fakes (BENCHMARKS.md, forty-first session). The stage is
+packaged since (``ganforge detect add-distance``, in low rank); ``benchmarks/face_detector.py`` measures the
+packaged detector, stage by stage. This script keeps the full-rank prototype for comparison.
 
 One JSON line per fake folder, setting and stage (``trace``, ``distance``, ``combined``): ``auc``, ``acc_stored``,
 ``acc_best``, ``real_flagged``, ``fake_caught``.

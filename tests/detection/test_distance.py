@@ -88,6 +88,7 @@ def test_attach_writes_both_stages_and_records_how_the_distance_was_fitted(two_s
     assert section["fit_pictures"] == 8 and section["calib_pictures"] == 4 and section["fit_views"] == 16
     assert meta["distance"]["rank"] == 4 and meta["distance"]["real"] == "test reals"
     assert load_distance(tmp / "trace") is None and load_distance(path) is not None
+    assert not (tmp / ".two.features").exists()  # the resume cache goes once the checkpoint is whole
 
 
 def test_two_stage_probability_is_the_larger_stage_and_deterministic(two_stage, tmp_path):
@@ -133,3 +134,34 @@ def test_add_distance_cli_refuses_unknown_config_keys(tmp_path):
     r = CliRunner().invoke(detect, ["add-distance", "faces", "--real", str(tmp_path), "--out", str(tmp_path / "o"),
                                     "--config", str(cfg)])
     assert r.exit_code == 2 and "unknown keys ['ranks']" in r.output and "calib_fraction" in r.output
+
+
+class _MeanColour:
+    """A stand-in feature network: the mean colour of each picture (``feature_dim`` 3), counting its calls."""
+
+    feature_dim, weights_sha256 = 3, "stand-in"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def extract(self, x: torch.Tensor):
+        self.calls += 1
+        return type("F", (), {"pool": x.double().mean((2, 3))})()
+
+
+def test_view_features_resume_from_the_cache_and_change_with_the_pictures(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (20, 24, 3), dtype=np.uint8) for _ in range(4)]
+    cfg = DistanceConfig(sizes=[16])
+    from ganforge.detection import distance as mod
+
+    ext = _MeanColour()
+    first = mod.view_features(ext, images, cfg, cache=tmp_path)  # type: ignore[arg-type]
+    assert first.shape == (16, 3) and len(list(tmp_path.glob("*.npy"))) == 4 and ext.calls == 4
+    again = mod.view_features(ext, images, cfg, cache=tmp_path)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(again, first)
+    assert ext.calls == 4  # every view came from the cache
+    images[0] = images[0].copy()
+    images[0][0, 0] ^= 1
+    mod.view_features(ext, images, cfg, cache=tmp_path)  # type: ignore[arg-type]
+    assert ext.calls == 8 and len(list(tmp_path.glob("*.npy"))) == 8  # other pictures: computed anew

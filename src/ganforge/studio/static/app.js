@@ -231,8 +231,11 @@ async function detectUpload() {
   $("detect-result").textContent = "";
   await task("detect", "scoring…", () => api(modelPath("detect"), null, form), (data) => {
     $("detect-view").src = data.view;
+    // the larger of the stages' probabilities is the answer; each stage's own is shown beside it
+    const stages = Object.entries(data.by_stage || {}).map(([k, p]) => `${k} ${(100 * p).toFixed(1)} %`).join(", ");
     $("detect-result").textContent = `P(generated) = ${(100 * data.p_fake).toFixed(1)} %  →  ${data.label}` +
-      `  (logit ${data.logit.toFixed(3)}, temperature ${data.temperature.toFixed(3)}, ${data.width}×${data.height} px)`;
+      `  (${stages ? `stages: ${stages}; ` : ""}trace logit ${data.logit.toFixed(3)}, temperature ` +
+      `${data.temperature.toFixed(3)}, ${data.width}×${data.height} px)`;
     return "";
   });
 }

@@ -65,7 +65,8 @@ def server(studio_runs, tmp_path):
     port = _free_port()
     log = open(tmp_path / "server.log", "w+")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ganforge", "studio", first, str(studio_runs["style"]), "--port", str(port),
+        [sys.executable, "-m", "ganforge", "studio", first, str(studio_runs["style"]), str(studio_runs["detector"]),
+         "--port", str(port),
          "--db", f"sqlite:///{db}"],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -226,4 +227,24 @@ def test_replies_for_the_previous_model_are_dropped(server, browser):
     page.wait_for_timeout(500)  # the page has the replies; give its handlers time to (wrongly) show them
     assert page.evaluate(SHOWN) == before
     assert page.input_value("#model") == model
+    assert not problems, f"errors in the page's console: {problems}"
+
+
+def test_detect_card_gives_the_answer_and_each_stage(server, browser, tmp_path):
+    """Upload a picture to a detector: the page shows P(generated), the label and each stage's probability."""
+    import numpy as np
+    from PIL import Image
+
+    url, _, model = server
+    problems: list[str] = []
+    page = open_page(browser, url, model, problems)
+    page.select_option("#model", "det")
+    page.wait_for_selector("#card-detect", state="visible")
+    picture = tmp_path / "upload.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 40), dtype=np.uint8)).save(picture)
+    page.set_input_files("#detect-file", str(picture))
+    wait_until(page, "() => document.getElementById('detect-result').textContent.startsWith('P(generated)')")
+    text = page.text_content("#detect-result")
+    assert ("→  fake" in text or "→  real" in text) and "stages: trace " in text and "40×30 px" in text
+    assert page.get_attribute("#detect-view", "src").startswith("data:image/png")
     assert not problems, f"errors in the page's console: {problems}"

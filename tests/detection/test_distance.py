@@ -12,13 +12,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ganforge.cli.detect import detect
-from ganforge.detection.distance import (
-    MEDIAN_REAL_PROBABILITY,
-    DistanceConfig,
-    attach_distance,
-    centre_square,
-    fit_distance,
-)
+from ganforge.detection.add_distance import attach_distance
+from ganforge.detection.distance import MEDIAN_REAL_PROBABILITY, DistanceConfig, centre_square, fit_distance
 from ganforge.detection.predict import load_detector, load_distance, predict_path, save_detector, stage_logits
 from ganforge.metrics import inception
 from ganforge.models.detector import Detector

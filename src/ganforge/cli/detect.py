@@ -290,7 +290,7 @@ def add_distance_cmd(detector: str, real: str, out: str, config_path: str | None
     Example:
       ganforge detect add-distance det/ --real ./my_real_faces --out det-2stage/
     """
-    from ganforge.detection.distance import attach_distance
+    from ganforge.detection.add_distance import attach_distance
 
     cfg = _distance_config(config_path)
     (real_set,) = _load_sources((real,), max_real, 0, (0.5, 1.0), data_dir, device, quiet, "real")

@@ -12,6 +12,7 @@ The network lives in ``ganforge.models.detector``; this package holds everything
 - ``calibration``: temperature scaling and negative log-likelihood (Guo et al. 2017).
 - ``evaluate``: AP, ROC-AUC, accuracy at 0.5 and ECE as pure functions of scores and labels.
 - ``distance``: the optional second stage, how far a picture's FID Inception features lie from real pictures'.
+- ``add_distance``: fitting that stage on real pictures and writing it into a detector checkpoint.
 - ``predict``: scoring images and folders with per-file error entries; saving and loading detector checkpoints.
 - ``spectrum``: the average spectrum of a folder, saved as a picture (real vs fake side by side).
 """

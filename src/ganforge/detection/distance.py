@@ -5,19 +5,18 @@ View: a picture (any size, any channel count, converted to RGB explicitly) gives
 resolution, then the network's own resize to 299x299 (torch-fidelity's TF1 bilinear, as for FID). Unlike the trace
 stage's tiles this resizes: the distance reads what the picture shows, which survives resizing.
 
-Fitting (``fit_distance``; ``attach_distance`` adds the result to a detector checkpoint): the real pictures (the
-last ``calib_fraction`` of them, in file-name order, kept apart for calibration) are seen as stored and downscaled
-to each of ``sizes`` (the size a generator of that data would make them), each clean and after every
-``perturbations`` entry (the JPEG and rescaling pictures meet). The covariance of their features is shrunk toward
-its diagonal by ``shrink`` (it has D = 2048 dimensions and usually fewer pictures), stored in rank
-``rank``, and the threshold is the ``1 - real_fpr`` quantile of the calibration reals' distances, seen the same ways,
-so about ``real_fpr`` of real pictures are flagged.
+Fitting (``fit_distance``; ``ganforge.detection.add_distance`` writes the result into a detector checkpoint): the
+real pictures (the last ``calib_fraction`` of them, in file-name order, kept apart for calibration) are seen as
+stored and downscaled to each of ``sizes`` (the size a generator of that data would make them), each clean and after
+every ``perturbations`` entry (the JPEG and rescaling pictures meet). The covariance of their features is shrunk
+toward its diagonal by ``shrink`` (it has D = 2048 dimensions and usually fewer pictures), stored in rank ``rank``,
+and the threshold is the ``1 - real_fpr`` quantile of the calibration reals' distances, seen the same ways, so about
+``real_fpr`` of real pictures are flagged.
 """
 
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,7 +129,8 @@ def view_features(ext: InceptionExtractor, images: Sequence[np.ndarray], cfg: Di
     """Features of every fitting view (``DistanceConfig.views``) of every picture, stacked ``[V * N, D]``.
 
     ``cache``: a folder where each view's features are kept once computed, under a name that hashes the pictures,
-    the view and the network's weights, so an interrupted fit resumes where it stopped (``attach_distance``)."""
+    the view and the network's weights, so an interrupted fit resumes where it stopped
+    (``ganforge.detection.add_distance``)."""
     parts = []
     for size, p in cfg.views():
         name = f"{desc} {size or 'stored'} {p.name}"
@@ -194,34 +194,3 @@ def fit_distance(real: np.ndarray, calib: np.ndarray, cfg: DistanceConfig, backb
     stage.scale.fill_(np.log(median / threshold) / np.log(MEDIAN_REAL_PROBABILITY / (1 - MEDIAN_REAL_PROBABILITY)))
     return stage
 
-
-def attach_distance(
-    detector: str | Path, real: Sequence[np.ndarray], cfg: DistanceConfig, out: str | Path,
-    device: str | torch.device = "cpu", progress: bool = False, source: str = "",
-) -> tuple[Path, dict[str, float | int | str]]:
-    """Fit a distance stage on ``real`` pictures and write ``detector`` with it as a new checkpoint ``out`` (the
-    trace stage and its config unchanged; ``config.json`` gains a ``distance`` section). Returns the path and that
-    section. The features of each view are kept in ``.OUT.features`` beside ``out`` until the checkpoint is written,
-    so running the same command again after an interruption computes only what is missing."""
-    from dataclasses import asdict
-
-    from ganforge.detection.predict import DISTANCE, load_detector, save_detector
-
-    n_cal = int(round(len(real) * cfg.calib_fraction))
-    if min(n_cal, len(real) - n_cal) < 2:
-        raise ValueError(f"{source or 'real'}: {len(real)} pictures leave too few to fit ({len(real) - n_cal}) or "
-                         f"calibrate ({n_cal}) a distance stage; give at least a few dozen")
-    net, meta = load_detector(detector, device)
-    ext = backbone(device)
-    cache = Path(out).with_name(f".{Path(out).name}.features")
-    cache.mkdir(parents=True, exist_ok=True)
-    fit = view_features(ext, real[: len(real) - n_cal], cfg, progress, "fit", cache)
-    cal = view_features(ext, real[len(real) - n_cal :], cfg, progress, "calibration", cache)
-    stage = fit_distance(fit, cal, cfg, ext.weights_sha256).to(device)
-    section = {"real": source, "fit_pictures": len(real) - n_cal, "calib_pictures": n_cal,
-               "fit_views": len(fit), "threshold": float(stage.threshold), "scale": float(stage.scale),
-               "backbone_sha256": ext.weights_sha256, **asdict(cfg)}
-    info = {k: v for k, v in meta.items() if k not in ("format", "version", "kind", "preprocess", "networks")}
-    path = save_detector(out, net, {**info, DISTANCE: section}, distance=stage)
-    shutil.rmtree(cache, ignore_errors=True)
-    return path, section

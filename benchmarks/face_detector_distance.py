@@ -31,12 +31,11 @@ import argparse
 import json
 
 import numpy as np
-import torch
 from face_detector import best_accuracy  # this folder: the best single threshold's accuracy, ties respected
-from PIL import Image
-from tqdm import tqdm
 
 from ganforge.detection.data import Perturbation, read_images
+from ganforge.detection.distance import centre_square
+from ganforge.detection.distance import features as distance_features
 from ganforge.detection.evaluate import roc_auc
 from ganforge.detection.predict import DEFAULT_DETECTOR, load_detector, score_arrays
 from ganforge.metrics.inception import InceptionExtractor
@@ -47,29 +46,9 @@ FIT_SETTINGS = ("clean", "jpeg75+scale0.5")  # the views the Gaussian and the th
 SHRINK, REAL_QUANTILE = 0.1, 0.985
 
 
-def centre_square(arr: np.ndarray, to64: bool = False) -> np.ndarray:
-    """The centre square of an RGB ``[H, W, 3]`` picture, optionally Lanczos-downscaled to 64 px."""
-    h, w = arr.shape[:2]
-    s = min(h, w)
-    sq = arr[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
-    return np.asarray(Image.fromarray(sq).resize((64, 64), Image.LANCZOS)) if to64 else np.ascontiguousarray(sq)
-
-
 def features(ext: InceptionExtractor, images: list[np.ndarray], setting: str, desc: str) -> np.ndarray:
-    """Pool features ``[N, 2048]`` of the pictures' processed centre squares, batched by size."""
-    views = [SETTINGS[setting](centre_square(im)) for im in images]
-    out = np.zeros((len(views), ext.feature_dim))
-    by_size: dict[tuple[int, ...], list[int]] = {}
-    for i, v in enumerate(views):
-        by_size.setdefault(v.shape, []).append(i)
-    with tqdm(total=len(views), desc=f"{desc} {setting}", leave=False) as bar:
-        for idx in by_size.values():
-            for k in range(0, len(idx), 50):
-                part = idx[k : k + 50]
-                x = torch.from_numpy(np.stack([views[i] for i in part])).permute(0, 3, 1, 2).contiguous()
-                out[part] = ext.extract(x).pool.numpy()
-                bar.update(len(part))
-    return out
+    """Pool features ``[N, 2048]`` of the pictures' processed centre squares (the packaged stage's view)."""
+    return distance_features(ext, images, SETTINGS[setting], progress=True, desc=f"{desc} {setting}")
 
 
 def read(path: str, first: int | None = None) -> list[np.ndarray]:
@@ -115,7 +94,7 @@ def main() -> None:
     a = ap.parse_args()
     ext, (net, _) = InceptionExtractor(), load_detector(a.detector)
     train, calib = read(a.real_train), read(a.real_calib)
-    train64, calib64 = [centre_square(im, True) for im in train], [centre_square(im, True) for im in calib]
+    train64, calib64 = [centre_square(im, size=64) for im in train], [centre_square(im, size=64) for im in calib]
     dist = Distance(np.concatenate([features(ext, im, s, "train") for im in (train, train64) for s in FIT_SETTINGS]))
     cal_d = np.sort(np.concatenate([dist(features(ext, im, s, "calib")) for im in (calib, calib64)
                                     for s in FIT_SETTINGS]))

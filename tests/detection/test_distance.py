@@ -128,7 +128,7 @@ def test_add_distance_cli_refuses_unknown_config_keys(tmp_path):
     cfg.write_text(json.dumps({"rank": 8, "ranks": 4}))
     r = CliRunner().invoke(detect, ["add-distance", "faces", "--real", str(tmp_path), "--out", str(tmp_path / "o"),
                                     "--config", str(cfg)])
-    assert r.exit_code == 2 and "unknown keys ['ranks']" in r.output and "calib_fraction" in r.output
+    assert r.exit_code == 2 and "unknown distance option(s): ranks" in r.output and "calib_fraction" in r.output
 
 
 class _MeanColour:

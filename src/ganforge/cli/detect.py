@@ -309,18 +309,12 @@ def _distance_config(path: str | None) -> DistanceConfig:
     if path is None:
         return DistanceConfig()
     try:
-        raw = json.loads(Path(path).read_text())
+        return DistanceConfig.from_dict(json.loads(Path(path).read_text()))
     except json.JSONDecodeError as e:
         raise click.BadParameter(f"{path}: invalid JSON ({e})", param_hint="--config") from None
-    known = {f.name for f in fields(DistanceConfig)}
-    if not isinstance(raw, dict) or set(raw) - known:
-        extra = sorted(set(raw) - known) if isinstance(raw, dict) else "not an object"
-        raise click.BadParameter(f"{path}: unknown keys {extra}; expected some of {sorted(known)}",
-                                 param_hint="--config")
-    try:
-        return DistanceConfig(**raw)
     except (TypeError, ValueError) as e:
-        raise click.BadParameter(f"{path}: {e}", param_hint="--config") from None
+        keys = ", ".join(f.name for f in fields(DistanceConfig))
+        raise click.BadParameter(f"{path}: {e} (its keys: {keys})", param_hint="--config") from None
 
 
 @detect.command("spectrum", context_settings={"show_default": True})

@@ -38,7 +38,7 @@ def _need(cond: bool, msg: str) -> None:
         raise ValueError(msg)
 
 
-def _refuse_unknown(d: dict[str, Any], known: set[str], what: str) -> None:
+def refuse_unknown(d: dict[str, Any], known: set[str], what: str) -> None:
     """``ValueError`` naming every key of ``d`` not in ``known`` (and why, for removed options)."""
     if not isinstance(d, dict):
         raise ValueError(f"{what} must be a JSON object, got {type(d).__name__}")
@@ -75,10 +75,10 @@ class DetectorTrainConfig:
     model: dict[str, Any] = field(default_factory=dict)  # Detector kwargs other than channels and crop
 
     def __post_init__(self) -> None:
-        _refuse_unknown(self.augment, {f.name for f in dataclasses.fields(Augment)}, "augment")
+        refuse_unknown(self.augment, {f.name for f in dataclasses.fields(Augment)}, "augment")
         _need(not {"channels", "crop"} & set(self.model),
               f"set {sorted({'channels', 'crop'} & set(self.model))} as top-level options, not inside model")
-        _refuse_unknown(self.model, set(detector_defaults()), "model")
+        refuse_unknown(self.model, set(detector_defaults()), "model")
         self.augment = Augment(**self.augment).to_dict()  # validates names and ranges
         self.model = {**detector_defaults(), **self.model}
         self._check_numbers()
@@ -113,7 +113,7 @@ class DetectorTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DetectorTrainConfig:
-        _refuse_unknown(d, {f.name for f in dataclasses.fields(cls)}, "detector training")
+        refuse_unknown(d, {f.name for f in dataclasses.fields(cls)}, "detector training")
         return cls(**d)
 
 
@@ -147,13 +147,13 @@ class SourceConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SourceConfig:
-        _refuse_unknown(d, {f.name for f in dataclasses.fields(cls)}, "sources")
+        refuse_unknown(d, {f.name for f in dataclasses.fields(cls)}, "sources")
         return cls(**d)
 
 
 def load_config(d: dict[str, Any]) -> tuple[SourceConfig, DetectorTrainConfig]:
     """Both sections of a ``--config`` object (either may be left out: defaults); unknown keys are errors."""
-    _refuse_unknown(d, {"sources", "train"}, "config")
+    refuse_unknown(d, {"sources", "train"}, "config")
     return SourceConfig.from_dict(d.get("sources", {})), DetectorTrainConfig.from_dict(d.get("train", {}))
 
 

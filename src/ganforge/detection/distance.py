@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ganforge.data.errors import DataError
+from ganforge.detection.config import refuse_unknown
 from ganforge.detection.data import Perturbation, to_channels
 from ganforge.metrics.inception import PTH_FILE, WHEEL_SHA256, InceptionExtractor
 from ganforge.models.feature_distance import FeatureDistance
@@ -45,6 +47,12 @@ class DistanceConfig:
     calib_fraction: float = 1 / 3
     sizes: list[int] = field(default_factory=lambda: [64])
     perturbations: list[dict[str, float]] = field(default_factory=lambda: [{"jpeg_quality": 75, "scale": 0.5}])
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DistanceConfig:
+        """A config from a ``--config`` object: keys left out keep their defaults, unknown keys are errors."""
+        refuse_unknown(d, {f.name for f in fields(cls)}, "distance")
+        return cls(**d)
 
     def __post_init__(self) -> None:
         if self.rank < 1:
@@ -132,9 +140,11 @@ def view_features(ext: InceptionExtractor, images: Sequence[np.ndarray], cfg: Di
     the view and the network's weights, so an interrupted fit resumes where it stopped
     (``ganforge.detection.add_distance``)."""
     parts = []
+    pictures = _pictures_digest(images) if cache is not None else ""  # hashed once, not once per view
     for size, p in cfg.views():
         name = f"{desc} {size or 'stored'} {p.name}"
-        file = None if cache is None else cache / f"{_content_key(images, name, ext.weights_sha256)}.npy"
+        key = hashlib.sha256(f"{name}|{ext.weights_sha256}|{pictures}".encode()).hexdigest()[:24]
+        file = None if cache is None else cache / f"{key}.npy"
         if file is not None and file.is_file():
             parts.append(np.load(file, allow_pickle=False))
             continue
@@ -146,13 +156,13 @@ def view_features(ext: InceptionExtractor, images: Sequence[np.ndarray], cfg: Di
     return np.concatenate(parts)
 
 
-def _content_key(images: Sequence[np.ndarray], view: str, weights_sha256: str) -> str:
-    """sha256 (24 hex digits) of the pictures' shapes and bytes, the view's name and the network's weights."""
-    h = hashlib.sha256(f"{view}|{weights_sha256}|{len(images)}".encode())
+def _pictures_digest(images: Sequence[np.ndarray]) -> str:
+    """sha256 of the pictures' count, shapes and bytes: the part of a cache key that names the pictures."""
+    h = hashlib.sha256(str(len(images)).encode())
     for im in images:
         h.update(str(im.shape).encode())
         h.update(np.ascontiguousarray(im).tobytes())
-    return h.hexdigest()[:24]
+    return h.hexdigest()
 
 
 @torch.no_grad()

@@ -290,14 +290,15 @@ class DetectorModel(StudioModel):
     def detect(self, arr: np.ndarray) -> dict[str, Any]:
         """Calibrated probability that the picture is generated (the larger of the stages'), with the crop the
         trace stage saw and each stage's probability."""
+        from scipy.special import expit
+
         from ganforge.detection.data import inference_view
         from ganforge.detection.predict import stage_logits
 
         view = inference_view(arr, int(self.net.crop), int(self.net.channels), self.view, "upload")
         logits, _ = stage_logits(self.net, [arr], self.view, distance=self.distance)
         t = float(self.net.temperature)
-        probs = {k: 1.0 / (1.0 + math.exp(-float(v[0]))) if abs(float(v[0])) < 700 else float(v[0] > 0)
-                 for k, v in logits.items()}
+        probs = {k: float(expit(float(v[0]))) for k, v in logits.items()}
         p = probs.pop("combined")
         return {"p_fake": p, "logit": float(logits["trace"][0]) * t, "temperature": t,
                 "label": "fake" if p >= 0.5 else "real", "view": view, "by_stage": probs}

@@ -64,3 +64,5 @@ def test_ctrl_c_before_the_first_step_still_saves(tmp_path):
     """Ctrl-C straight after the run directory appears (while the progress bar and the first checkpoint are being
     set up) saves and says how to resume, like one in the middle of training."""
     _interrupt(_train(tmp_path, "--max-images", "64"), ready=lambda: True)
+    (run,) = [d for d in tmp_path.iterdir() if d.is_dir()]
+    assert load_state(list_checkpoints(run)[-1])["nimg"] >= 0  # the saved checkpoint is whole and loads

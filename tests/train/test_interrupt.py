@@ -47,22 +47,26 @@ def _interrupt(cmd: list[str], ready: Callable[[], bool]) -> tuple[str, str]:
     return out, err
 
 
+def _last_nimg(tmp_path) -> int:
+    """Images trained in the newest checkpoint of the one run under ``tmp_path`` (loading it proves it is whole)."""
+    (run,) = [d for d in tmp_path.iterdir() if d.is_dir()]
+    return int(load_state(list_checkpoints(run)[-1])["nimg"])
+
+
 def test_ctrl_c_saves_and_resumes(tmp_path):
     _interrupt(_train(tmp_path, "--max-images", "256", "--snapshot-kimg", "500"),
                ready=lambda: bool(list(tmp_path.glob("*/stats.jsonl"))))  # training steps are logged
     run = next(tmp_path.iterdir())
-    last = list_checkpoints(run)[-1]
-    nimg = load_state(last)["nimg"]
+    nimg = _last_nimg(tmp_path)
     assert nimg > 0, "the interrupt checkpoint holds the progress made"
     res = subprocess.run([sys.executable, "-m", "ganforge", "train", "--resume", str(run), "--kimg",
                           str((nimg + 32) / 1000), "--quiet", "--threads", "1"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert load_state(list_checkpoints(run)[-1])["nimg"] >= nimg + 32
+    assert _last_nimg(tmp_path) >= nimg + 32
 
 
 def test_ctrl_c_before_the_first_step_still_saves(tmp_path):
     """Ctrl-C straight after the run directory appears (while the progress bar and the first checkpoint are being
     set up) saves and says how to resume, like one in the middle of training."""
     _interrupt(_train(tmp_path, "--max-images", "64"), ready=lambda: True)
-    (run,) = [d for d in tmp_path.iterdir() if d.is_dir()]
-    assert load_state(list_checkpoints(run)[-1])["nimg"] >= 0  # the saved checkpoint is whole and loads
+    assert _last_nimg(tmp_path) >= 0  # a checkpoint was saved, and it loads

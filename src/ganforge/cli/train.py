@@ -27,6 +27,7 @@ _FIELDS = {
     "cond": "cond",
     "clusters": "clusters",
     "xflip": "xflip",
+    "translate": "translate",
     "z_dim": "z_dim",
     "g_kwargs": "g_kwargs",
     "d_kwargs": "d_kwargs",
@@ -104,6 +105,8 @@ def _model_choices() -> list[str]:
     "needed; samples draw clusters with the clusters' frequencies. [default: off]",
 )
 @click.option("--xflip/--no-xflip", default=None, help="Random horizontal flips of real images.")
+@click.option("--translate", type=click.IntRange(0), metavar="PX",
+              help="Random whole-pixel shifts of real images, up to PX per axis (--model unit). [default: 0]")
 @click.option("--z-dim", type=click.IntRange(1), help="Latent size. [default: 100]")
 @click.option("--g-kwargs", callback=json_dict, help="Generator options as JSON, e.g. '{\"width\": 32}'.")
 @click.option("--d-kwargs", callback=json_dict, help="Discriminator options as JSON.")

@@ -202,3 +202,77 @@ def test_dry_run_says_that_the_unit_recipe_adds_data_dependent_loss_weights():
     assert cfg["loss_kwargs"] == {} and "loss weights that depend on the loaded data" in note
     assert "loss weights" not in dry_run("--model", "unit", "--domain-b", "b.npz", "--loss", "non-saturating")[1]
     assert "loss weights" not in dry_run()[1]  # the digits DCGAN: no data-dependent weights
+
+
+def _spot(res: int = 12, at: tuple[int, int] = (5, 6)) -> GanDataset:
+    # Four images, each black with one white pixel at ``at``: a shift shows as the pixel's new position.
+    data = torch.zeros(4, 1, res, res, dtype=torch.uint8)
+    data[:, :, at[0], at[1]] = 255
+    return GanDataset(name="spot", data=data)
+
+
+def _spot_positions(batch: torch.Tensor) -> list[tuple[int, int]]:
+    return [tuple(divmod(int(img[0].argmax()), img.shape[-1])) for img in batch]
+
+
+def test_translate_moves_each_image_by_its_own_offset_of_at_most_p_pixels():
+    src = TwoDomainSource(_spot(), _spot(), batch_size=4, seed=0, translate=2)
+    moves = set()
+    for _ in range(10):
+        batch = src.next()
+        for x in (batch.real, batch.extra["real_b"]):
+            assert x.shape == (4, 1, 12, 12)
+            assert ((x > 0).flatten(1).sum(1) == 1).all()  # moved, not smeared or cut: the spot is inside
+            for y, xx in _spot_positions(x):
+                moves.add((y - 5, xx - 6))
+    assert moves <= {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}
+    assert len(moves) >= 15  # offsets vary per image and per axis, within the range
+    plain = TwoDomainSource(_spot(), _spot(), batch_size=4, seed=0).next()
+    assert _spot_positions(plain.real) == [(5, 6)] * 4  # translate 0 (the default) leaves images as they are
+    with pytest.raises(ValueError, match="translate must be >= 0"):
+        TwoDomainSource(_spot(), _spot(), batch_size=4, seed=0, translate=-1)
+
+
+def test_translate_repeats_the_edge_into_the_gap_and_resumes_exactly():
+    edge = _spot(at=(0, 6))  # ink on the top row, as frame-filling USPS digits have
+    src = TwoDomainSource(edge, edge, batch_size=4, seed=1, translate=2, xflip=True)
+    for _ in range(3):
+        src.next()
+    state = src.state_dict()
+    expected = [src.next() for _ in range(4)]
+    copies = 0
+    for e in expected:
+        for img in e.real:
+            rows = (img[0].amax(-1) > 0).tolist()  # rows holding ink
+            k = sum(rows)  # shifted down by k - 1: the top row and k - 1 copies; shifted up: cut off
+            assert rows == [True] * k + [False] * (12 - k) and k <= 3
+            copies += k > 1
+    assert copies > 0  # some downward shift repeated the edge row (replicate padding, not black)
+    resumed = TwoDomainSource(edge, edge, batch_size=4, seed=1, translate=2, xflip=True)
+    resumed.load_state_dict(state)
+    for e in expected:
+        r = resumed.next()
+        assert torch.equal(e.real, r.real) and torch.equal(e.extra["real_b"], r.extra["real_b"])
+
+
+def test_translate_is_a_unit_option_checked_in_the_config_and_reaches_the_source(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from ganforge.cli.main import cli
+    from ganforge.train import build as build_module
+    from ganforge.train.config import TrainConfig
+
+    with pytest.raises(ValueError, match="model 'unit' only"):
+        TrainConfig(model="dcgan", translate=2)
+    with pytest.raises(ValueError, match="translate must be a whole number"):
+        TrainConfig(model="unit", translate=-1)
+    res = CliRunner().invoke(cli, ["train", "--dry-run", "--model", "unit", "--domain-b", "b.npz", "--translate", "2"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0 and json.loads(res.stdout)["translate"] == 2
+    np.savez(tmp_path / "a.npz", images=np.zeros((5, 16, 16), np.uint8))
+    cfg = TrainConfig(model="unit", data=str(tmp_path / "a.npz"), domain_b=str(tmp_path / "a.npz"), batch=2,
+                      g_kwargs={"width": 4, "n_res": 0}, d_kwargs={"width": 4, "n_layers": 2, "num_scales": 1},
+                      device="cpu", ema_kimg=0.0, translate=3)
+    assert build_module.build(cfg).source.translate == 3

@@ -4,8 +4,11 @@ everything about how UNIT trains is in this file.
 - Data: two unpaired image domains, A (``--data``/``--domain-a``) and B (``--domain-b``, loaded once, by
   :func:`make_source`, with A's resolution, channel, resize and error policies). :class:`TwoDomainSource` samples
   the two independently (UNIT needs no paired examples): each has its own ``BatchSampler`` with its own reproducible
-  permutation, so the pairing of A and B images in a batch is arbitrary and changes every epoch. Both samplers and
-  the flip generator are in ``state_dict``, so a resumed run sees exactly the batches it would have.
+  permutation, so the pairing of A and B images in a batch is arbitrary and changes every epoch. ``--translate P``
+  moves every real image of both domains by a random whole-pixel offset of up to P px per axis (as the authors'
+  code and PyTorch-GAN's take random crops; measured on digits in BENCHMARKS.md, "random translations"). Both
+  samplers and the flip / shift generator are in ``state_dict``, so a resumed run sees exactly the batches it would
+  have.
 - Networks: ``unit-g`` and ``unit-d`` (``ganforge.models.unit``), sized from the two domains the source holds. At
   256 px and down to 33 px the authors' sizes; at 32 px and below (digits) the sizes in :func:`small_image_kwargs`,
   measured on MNIST <-> USPS (BENCHMARKS.md). Options the user gives (``g_kwargs``, ``d_kwargs``) always win.
@@ -61,7 +64,10 @@ class TwoDomainSource:
         xflip: bool = False,
         rank: int = 0,
         world_size: int = 1,
+        translate: int = 0,
     ) -> None:
+        if translate < 0:
+            raise ValueError(f"translate must be >= 0 pixels, got {translate}")
         for tag, ds in (("A", dataset_a), ("B", dataset_b)):
             if not ds.is_image:
                 raise DataError(f"domain {tag} ({ds.name!r}) holds points, not images; translation needs images")
@@ -69,7 +75,7 @@ class TwoDomainSource:
             raise DataError(f"domain A ({dataset_a.name!r}) is {dataset_a.resolution}px and domain B "
                             f"({dataset_b.name!r}) {dataset_b.resolution}px; load both at one resolution")
         self.dataset_a, self.dataset_b = dataset_a, dataset_b
-        self.device, self.xflip = torch.device(device), xflip
+        self.device, self.xflip, self.translate = torch.device(device), xflip, translate
         self.sampler_a = BatchSampler(len(dataset_a), batch_size, seed=seed, rank=rank, world_size=world_size)
         self.sampler_b = BatchSampler(len(dataset_b), batch_size, seed=seed + B_SEED_OFFSET, rank=rank,
                                       world_size=world_size)
@@ -80,10 +86,21 @@ class TwoDomainSource:
     def _flip(self, n: int) -> torch.Tensor | None:
         return torch.rand(n, generator=self.gen) < 0.5 if self.xflip else None
 
+    def _shift(self, x: torch.Tensor) -> torch.Tensor:
+        """Each image moved by its own random whole-pixel offset in ``[-translate, translate]`` per axis, the edge
+        rows and columns repeated into the gap (``[B, C, R, R]`` in and out; identity at ``translate`` 0)."""
+        p = self.translate
+        if p == 0:
+            return x
+        r = x.shape[-1]
+        padded = nn.functional.pad(x, (p, p, p, p), mode="replicate")  # [B, C, R + 2p, R + 2p]
+        offsets = torch.randint(0, 2 * p + 1, (len(x), 2), generator=self.gen).tolist()
+        return torch.stack([padded[i, :, oy : oy + r, ox : ox + r] for i, (oy, ox) in enumerate(offsets)])
+
     def next(self) -> Batch:
         idx_a, idx_b = self.sampler_a.next(), self.sampler_b.next()
-        real_a = self.dataset_a.batch(idx_a, self._flip(len(idx_a)))  # [B, C_a, R, R]
-        real_b = self.dataset_b.batch(idx_b, self._flip(len(idx_b)))  # [B, C_b, R, R]
+        real_a = self._shift(self.dataset_a.batch(idx_a, self._flip(len(idx_a))))  # [B, C_a, R, R]
+        real_b = self._shift(self.dataset_b.batch(idx_b, self._flip(len(idx_b))))  # [B, C_b, R, R]
         d = self.device
         return Batch(real=real_a.to(d), real_c=None, z=torch.zeros(self.per_rank, 1, device=d), gen_c=None,
                      extra={"real_b": real_b.to(d)})
@@ -117,7 +134,8 @@ def make_source(
     cfg: TrainConfig, dataset: GanDataset, device: torch.device, rank: int = 0, world_size: int = 1
 ) -> TwoDomainSource:
     """Domain A is the training ``dataset`` (``--data``), domain B is loaded here, once, from ``cfg.domain_b``."""
-    return TwoDomainSource(dataset, load_domain_b(cfg), cfg.batch, cfg.seed, device, cfg.xflip, rank, world_size)
+    return TwoDomainSource(dataset, load_domain_b(cfg), cfg.batch, cfg.seed, device, cfg.xflip, rank, world_size,
+                           translate=cfg.translate)
 
 
 # Largest size that gets the small-image networks below (28 px digits; 32 px when they are padded or resized).

@@ -286,8 +286,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--ema-kimg", type=float, default=TrainConfig.ema_kimg,
                     help="G_ema half-life in thousands of images per domain (default: the trainer's, %(default)s)")
     ap.add_argument("--xflip", action="store_true", help="random horizontal flips of both domains")
-    ap.add_argument("--translate", type=int, default=0, metavar="PX",
-                    help="random whole-pixel shifts of both domains' real images, up to PX per axis")
+    ap.add_argument("--translate", type=int, default=None, metavar="PX",
+                    help="random whole-pixel shifts of both domains' real images, up to PX per axis "
+                    "(default: the recipe's, 2 at 32 px and below)")
     ap.add_argument("--precision", choices=PRECISIONS, default="fp32",
                     help="training precision, as `ganforge train --precision` (scoring stays fp32)")
     ap.add_argument("--channels-last", action="store_true", help="channels_last memory format in training")
@@ -354,8 +355,8 @@ def main() -> None:
         "lr_rampdown": args.lr_rampdown, "threads": args.threads,
         "d_norm": args.d_norm, "d_width": args.d_width,
         "d_layers": args.d_layers, "d_scales": args.d_scales, "loss_kwargs": args.loss_kwargs,
-        "loss_weights": trainer.loss.w, "g_kwargs": args.g_kwargs, "xflip": args.xflip, "translate": args.translate,
-        "seed": args.seed,
+        "loss_weights": trainer.loss.w, "g_kwargs": args.g_kwargs, "xflip": args.xflip,
+        "translate": trainer.cfg.translate, "seed": args.seed,
         "run": str(trainer.run_dir)})
 
 

@@ -106,7 +106,8 @@ def _model_choices() -> list[str]:
 )
 @click.option("--xflip/--no-xflip", default=None, help="Random horizontal flips of real images.")
 @click.option("--translate", type=click.IntRange(0), metavar="PX",
-              help="Random whole-pixel shifts of real images, up to PX per axis (--model unit). [default: 0]")
+              help="Random whole-pixel shifts of real images, up to PX per axis (--model unit). "
+              "[default: 2 at 32 px and below, else 0]")
 @click.option("--z-dim", type=click.IntRange(1), help="Latent size. [default: 100]")
 @click.option("--g-kwargs", callback=json_dict, help="Generator options as JSON, e.g. '{\"width\": 32}'.")
 @click.option("--d-kwargs", callback=json_dict, help="Discriminator options as JSON.")
@@ -258,6 +259,7 @@ def resolve_config(given: dict[str, Any], config_file: str | None, resume: str |
         from ganforge.checkpoint import read_config, resolve_checkpoint
 
         saved = read_config(resolve_checkpoint(resume))["train"]
+        saved.setdefault("translate", 0)  # runs saved before --translate existed trained without shifts
         check_resume_changes(saved, given)
         base = saved
     from ganforge.train.recipes.gan import default_model, resolve_preset

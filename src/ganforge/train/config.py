@@ -35,7 +35,8 @@ class TrainConfig:
     cond: bool = False  # class-conditional training (needs labels)
     clusters: int = 0  # self-conditioned training on this many k-means clusters of the data (0: off; needs no labels)
     xflip: bool = False
-    translate: int = 0  # random whole-pixel shifts of real images, up to this many px per axis (UNIT only)
+    translate: int | None = None  # random whole-pixel shifts of real images, up to this many px per axis (UNIT
+    # only); None: the family's choice (UNIT: 2 at 32 px and below, else 0), pinned into the saved config by build
     z_dim: int = 100
     g_kwargs: dict[str, Any] = field(default_factory=dict)
     d_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -111,9 +112,9 @@ class TrainConfig:
         need(self.grid_size >= 1, f"grid_size must be >= 1, got {self.grid_size}")
         need(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
         need(self.heldout >= 0, f"heldout must be >= 0, got {self.heldout}")
-        need(isinstance(self.translate, int) and self.translate >= 0,
+        need(self.translate is None or (isinstance(self.translate, int) and self.translate >= 0),
              f"translate must be a whole number of pixels >= 0, got {self.translate!r}")
-        need(self.translate == 0 or self.model == "unit",
+        need(not self.translate or self.model == "unit",
              f"translate (random shifts of the real images) is implemented for model 'unit' only, got {self.model!r}")
         need(self.patience is None or self.patience >= 1, f"patience must be >= 1, got {self.patience}")
         need(self.clusters == 0 or self.clusters >= 2, f"clusters must be 0 (off) or >= 2, got {self.clusters}")

@@ -276,3 +276,30 @@ def test_translate_is_a_unit_option_checked_in_the_config_and_reaches_the_source
                       g_kwargs={"width": 4, "n_res": 0}, d_kwargs={"width": 4, "n_layers": 2, "num_scales": 1},
                       device="cpu", ema_kimg=0.0, translate=3)
     assert build_module.build(cfg).source.translate == 3
+
+
+def test_small_images_shift_by_default_and_the_run_saves_what_it_used(tmp_path):
+    from ganforge.train import build as build_module
+    from ganforge.train.config import TrainConfig
+    from ganforge.train.recipes.unit import SMALL_IMAGE, small_image_translate
+
+    assert small_image_translate(SMALL_IMAGE) == 2 and small_image_translate(SMALL_IMAGE + 1) == 0
+    np.savez(tmp_path / "a.npz", images=np.zeros((5, 40, 40), np.uint8))
+    base = dict(model="unit", data=str(tmp_path / "a.npz"), domain_b=str(tmp_path / "a.npz"), batch=2,
+                g_kwargs={"width": 4, "n_res": 0}, d_kwargs={"width": 4, "n_layers": 2, "num_scales": 1},
+                device="cpu", ema_kimg=0.0)
+    assert TrainConfig(**base).translate is None  # the family's choice, resolved from the loaded images
+    for res, expected in ((32, 2), (36, 0)):
+        parts = build_module.build(TrainConfig(**base, resolution=res))
+        assert parts.source.translate == expected and parts.cfg.translate == expected  # pinned for resume
+    assert build_module.build(TrainConfig(**base, resolution=32, translate=0)).source.translate == 0
+
+
+def test_resuming_a_run_saved_before_translate_existed_keeps_it_unshifted(tmp_path, monkeypatch):
+    from ganforge.cli import train as train_cli
+
+    saved = {"model": "unit", "data": "a.npz", "domain_b": "b.npz", "resolution": 32}
+    monkeypatch.setattr("ganforge.checkpoint.resolve_checkpoint", lambda path: path)
+    monkeypatch.setattr("ganforge.checkpoint.read_config", lambda path: {"train": dict(saved)})
+    assert train_cli.resolve_config({}, None, str(tmp_path)).translate == 0
+    assert train_cli.resolve_config({"kimg": 5.0}, None, str(tmp_path)).translate == 0

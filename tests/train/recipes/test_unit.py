@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -14,6 +16,12 @@ def _ds(name: str, n: int, channels: int = 1, res: int = 8) -> GanDataset:
     # Image i is filled with the value i, so a batch reveals which indices were drawn.
     data = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, channels, res, res).contiguous()
     return GanDataset(name=name, data=data)
+
+
+def _tiny_unit(a: Path, b: Path) -> dict:
+    """TrainConfig options of a UNIT run on two ``.npz`` files with the smallest networks (fast to build)."""
+    return dict(model="unit", data=str(a), domain_b=str(b), batch=2, g_kwargs={"width": 4, "n_res": 0},
+                d_kwargs={"width": 4, "n_layers": 2, "num_scales": 1}, device="cpu", ema_kimg=0.0)
 
 
 def _indices(batch: torch.Tensor) -> list[int]:
@@ -99,9 +107,7 @@ def test_building_a_unit_run_loads_domain_b_once_and_sizes_the_networks_from_it(
         return real_load(name, *args)
 
     monkeypatch.setattr(recipe, "load_dataset", counting_load)
-    cfg = TrainConfig(model="unit", data=str(tmp_path / "a.npz"), domain_b=str(tmp_path / "b.npz"), batch=2,
-                      g_kwargs={"width": 4, "n_res": 0}, d_kwargs={"width": 4, "n_layers": 2, "num_scales": 1},
-                      device="cpu", ema_kimg=0.0)
+    cfg = TrainConfig(**_tiny_unit(tmp_path / "a.npz", tmp_path / "b.npz"))
     parts = build_module.build(cfg)
     assert loads == [str(tmp_path / "b.npz")]  # once, by the source; the networks take it from there
     assert parts.nets["G"].channels == {"a": 1, "b": 3} and parts.source.dataset_b is not None
@@ -272,9 +278,7 @@ def test_translate_is_a_unit_option_checked_in_the_config_and_reaches_the_source
                              catch_exceptions=False)
     assert res.exit_code == 0 and json.loads(res.stdout)["translate"] == 2
     np.savez(tmp_path / "a.npz", images=np.zeros((5, 16, 16), np.uint8))
-    cfg = TrainConfig(model="unit", data=str(tmp_path / "a.npz"), domain_b=str(tmp_path / "a.npz"), batch=2,
-                      g_kwargs={"width": 4, "n_res": 0}, d_kwargs={"width": 4, "n_layers": 2, "num_scales": 1},
-                      device="cpu", ema_kimg=0.0, translate=3)
+    cfg = TrainConfig(**_tiny_unit(tmp_path / "a.npz", tmp_path / "a.npz"), translate=3)
     assert build_module.build(cfg).source.translate == 3
 
 
@@ -285,9 +289,7 @@ def test_small_images_shift_by_default_and_the_run_saves_what_it_used(tmp_path):
 
     assert small_image_translate(SMALL_IMAGE) == 2 and small_image_translate(SMALL_IMAGE + 1) == 0
     np.savez(tmp_path / "a.npz", images=np.zeros((5, 40, 40), np.uint8))
-    base = dict(model="unit", data=str(tmp_path / "a.npz"), domain_b=str(tmp_path / "a.npz"), batch=2,
-                g_kwargs={"width": 4, "n_res": 0}, d_kwargs={"width": 4, "n_layers": 2, "num_scales": 1},
-                device="cpu", ema_kimg=0.0)
+    base = _tiny_unit(tmp_path / "a.npz", tmp_path / "a.npz")
     assert TrainConfig(**base).translate is None  # the family's choice, resolved from the loaded images
     for res, expected in ((32, 2), (36, 0)):
         parts = build_module.build(TrainConfig(**base, resolution=res))

@@ -120,6 +120,36 @@ def test_batches_are_concatenated_only_for_per_sample_networks(norm):
         assert sizes == {"D": [8, 4], "G": [8, 8, 8]}
 
 
+def test_diffaugment_reaches_every_d_input_in_both_phases_and_strength_0_is_the_plain_loss():
+    """With ``augment="diffaugment"`` D sees augmented reals and translations (D and G phases alike) and G's
+    gradient passes through the augmentation; at ``augment_p=0`` the loss is the plain one, bit for bit."""
+    G, D = _nets(4)
+    batch = _batch(blobs(4), -blobs(4, seed=1))
+    seen: list[torch.Tensor] = []
+    D.d_a.register_forward_hook(lambda m, args, out: seen.append(args[0].detach().clone()))
+    loss = UnitLoss(G, D, augment="diffaugment", augment_policy="cutout")
+    torch.manual_seed(0)
+    loss.accumulate_gradients("Gmain", batch, 1.0)  # keeps its translations for the D phase
+    x_ba = loss._fakes[-1][1]
+    loss.accumulate_gradients("Dmain", batch, 1.0)
+    g_input, d_input = seen
+    for shown, plain in ((g_input, x_ba), (d_input, torch.cat([batch.real, x_ba]))):
+        assert shown.shape == plain.shape and not torch.equal(shown, plain)
+        assert ((shown == 0) | (shown == plain)).all()  # cutout: each pixel as it was or zeroed
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
+
+    stats = {}
+    for kwargs in ({}, {"augment": "diffaugment", "augment_p": 0.0}):
+        G2, D2 = _nets(4)
+        G2.load_state_dict(G.state_dict())
+        D2.load_state_dict(D.state_dict())
+        torch.manual_seed(1)
+        stats[len(kwargs)] = UnitLoss(G2, D2, **kwargs).accumulate_gradients("Gmain", batch, 1.0)
+    assert stats[0] == stats[2]
+    with pytest.raises(ValueError, match="augment must be one of"):
+        UnitLoss(G, D, augment="ada")
+
+
 def test_domains_of_different_batch_sizes_are_refused():
     G, D = _nets(4)
     with pytest.raises(ValueError, match="as many domain A as domain B images"):

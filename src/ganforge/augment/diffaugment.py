@@ -135,3 +135,13 @@ class DiffAugment:
 
     def __repr__(self) -> str:
         return f"DiffAugment(policy={','.join(self.ops)!r}, p={self.p})"
+
+
+AUGMENT_CHOICES = ("none", "diffaugment")
+
+
+def make_diffaugment(augment: str, p: float = 1.0, policy: str = DEFAULT_POLICY) -> DiffAugment | None:
+    """A loss's ``augment`` option resolved: ``"diffaugment"`` -> :class:`DiffAugment`, ``"none"`` -> ``None``."""
+    if augment not in AUGMENT_CHOICES:
+        raise ValueError(f"augment must be one of {AUGMENT_CHOICES}, got {augment!r}")
+    return DiffAugment(policy, p) if augment == "diffaugment" else None

@@ -130,7 +130,7 @@ def _model_choices() -> list[str]:
 @click.option(
     "--augment",
     type=click.Choice(["none", "diffaugment"]),
-    help="Augmentation of D's inputs for the classic losses (loss_kwargs.augment; fastgan: diffaugment by default).",
+    help="DiffAugment of D's inputs, classic and unit losses (loss_kwargs.augment; fastgan: on by default).",
 )
 @click.option("--batch", type=click.IntRange(1), help="Global batch size. [default: 32]")
 @click.option("--batch-gpu", type=click.IntRange(1), help="Per-device micro-batch (gradient accumulation).")

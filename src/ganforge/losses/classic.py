@@ -37,10 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.augment import DIFFAUGMENT_POLICY, DiffAugment
+from ganforge.augment import DIFFAUGMENT_POLICY, make_diffaugment
 from ganforge.losses.base import Batch, Loss, Phase
-
-CLASSIC_AUGMENT = ("none", "diffaugment")
 
 
 def d_loss_logistic(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -162,9 +160,7 @@ class AdversarialLoss(Loss):
         r2_gamma: float = 0.0,
         reg_interval: int = 1,
     ) -> None:
-        if augment not in CLASSIC_AUGMENT:
-            raise ValueError(f"augment must be one of {CLASSIC_AUGMENT}, got {augment!r}")
-        self.augment = DiffAugment(augment_policy, augment_p) if augment == "diffaugment" else None
+        self.augment = make_diffaugment(augment, augment_p, augment_policy)
         if kind not in KINDS:
             raise ValueError(f"unknown loss kind {kind!r}; expected one of {KINDS}")
         if d_steps < 1:

@@ -14,6 +14,10 @@ latent sample of a unit-variance Gaussian):
 - Cycle consistency: ``x_aba = G_a(E_b(x_ab) + n)`` must reconstruct ``x_a`` (L1), with the KL of the
   re-encoded latent; likewise ``x_bab``.
 
+``augment="diffaugment"`` passes every image a domain discriminator sees, real and translated, in both phases, through
+:class:`~ganforge.augment.DiffAugment` (Zhao et al. 2020; strength ``augment_p``, policy ``augment_policy``), as
+the classic losses do; off by default.
+
 Default weights are the authors' released configuration: GAN 1, reconstruction 10, KL 0.01, cycle 10, cycle KL 0.01
 (the paper's ``lambda_0..4 = 10, 0.1, 100, 0.1, 100`` scaled by 1/10; the ratios are identical).
 """
@@ -26,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganforge.augment import DIFFAUGMENT_POLICY, make_diffaugment
 from ganforge.losses.base import Batch, Loss, Phase, register_loss
 
 GAN_KINDS = ("lsgan", "non-saturating")
@@ -72,6 +77,9 @@ class UnitLoss(Loss):
         cycle_weight: float = 10.0,
         kl_cycle_weight: float = 0.01,
         d_steps: int = 1,
+        augment: str = "none",
+        augment_p: float = 1.0,
+        augment_policy: str = DIFFAUGMENT_POLICY,
     ) -> None:
         if gan not in GAN_KINDS:
             raise ValueError(f"gan must be one of {GAN_KINDS}, got {gan!r}")
@@ -87,9 +95,14 @@ class UnitLoss(Loss):
                 raise ValueError(f"the 'unit' loss needs a unit-g as G and a unit-d as D; "
                                  f"{name} is {type(net).__name__}")
         self.G, self.D, self.gan = G, D, gan
+        self.augment = make_diffaugment(augment, augment_p, augment_policy)
         self.w = weights
         self._fakes: list[tuple[torch.Tensor, torch.Tensor]] = []  # (x_ab, x_ba) per micro-batch, oldest first
         self.phases = [Phase("Dmain", "D", repeat=d_steps, counts_images=True), Phase("Gmain", "G")]
+
+    def _run_d(self, img: torch.Tensor, domain: str) -> list[torch.Tensor]:
+        """Domain ``domain``'s patch logits per scale for ``img [N, C, H, W]``, augmented first if the loss augments."""
+        return self.D(img if self.augment is None else self.augment(img), domain)
 
     @staticmethod
     def _domains(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -147,12 +160,12 @@ class UnitLoss(Loss):
         n = x_a.shape[0]
         x_ab, x_ba = self._fakes_for_d(x_a, x_b)
         if self.D.per_sample:  # reals and fakes in one call per domain
-            out_a, out_b = self.D(torch.cat([x_a, x_ba]), "a"), self.D(torch.cat([x_b, x_ab]), "b")
+            out_a, out_b = self._run_d(torch.cat([x_a, x_ba]), "a"), self._run_d(torch.cat([x_b, x_ab]), "b")
             real_a, fake_a = [o[:n] for o in out_a], [o[n:] for o in out_a]
             real_b, fake_b = [o[:n] for o in out_b], [o[n:] for o in out_b]
         else:  # batch norm: reals and fakes in separate batches
-            real_a, fake_a = self.D(x_a, "a"), self.D(x_ba, "a")
-            real_b, fake_b = self.D(x_b, "b"), self.D(x_ab, "b")
+            real_a, fake_a = self._run_d(x_a, "a"), self._run_d(x_ba, "a")
+            real_b, fake_b = self._run_d(x_b, "b"), self._run_d(x_ab, "b")
         loss_a, loss_b = d_loss(real_a, fake_a, self.gan), d_loss(real_b, fake_b, self.gan)
         d = self.w["gan_weight"] * (loss_a + loss_b)
         (d * gain).backward()
@@ -164,7 +177,7 @@ class UnitLoss(Loss):
     def _g_phase(self, x_a: torch.Tensor, x_b: torch.Tensor, gain: float) -> dict[str, float]:
         t = self._translations(x_a, x_b)
         c = self._cycles(t["x_ab"], t["x_ba"])
-        adv = g_loss(self.D(t["x_ba"], "a"), self.gan) + g_loss(self.D(t["x_ab"], "b"), self.gan)
+        adv = g_loss(self._run_d(t["x_ba"], "a"), self.gan) + g_loss(self._run_d(t["x_ab"], "b"), self.gan)
         recon = F.l1_loss(t["x_aa"], x_a) + F.l1_loss(t["x_bb"], x_b)
         kl = kl_unit_gaussian(t["mu_a"]) + kl_unit_gaussian(t["mu_b"])
         cycle = F.l1_loss(c["x_aba"], x_a) + F.l1_loss(c["x_bab"], x_b)

@@ -18,12 +18,6 @@ latent sample of a unit-variance Gaussian):
 :class:`~ganforge.augment.DiffAugment` (Zhao et al. 2020; strength ``augment_p``, policy ``augment_policy``), as
 the classic losses do; off by default.
 
-``cycle_noise=s`` adds Gaussian noise of standard deviation ``s`` to the translations before they are re-encoded for
-the cycle (not to what D sees). A translator trained with a cycle term can hide the source's content in faint pixel
-patterns and draw another content on top (Chu, Zhmoginov & Sandler 2017, "CycleGAN, a Master of Steganography"); the
-noise makes such a hidden signal useless to the cycle, so content that the cycle needs has to stay visible. Off (0) by
-default.
-
 Default weights are the authors' released configuration: GAN 1, reconstruction 10, KL 0.01, cycle 10, cycle KL 0.01
 (the paper's ``lambda_0..4 = 10, 0.1, 100, 0.1, 100`` scaled by 1/10; the ratios are identical).
 """
@@ -86,7 +80,6 @@ class UnitLoss(Loss):
         augment: str = "none",
         augment_p: float = 1.0,
         augment_policy: str = DIFFAUGMENT_POLICY,
-        cycle_noise: float = 0.0,
     ) -> None:
         if gan not in GAN_KINDS:
             raise ValueError(f"gan must be one of {GAN_KINDS}, got {gan!r}")
@@ -97,15 +90,12 @@ class UnitLoss(Loss):
                 raise ValueError(f"{name} must be >= 0, got {w}")
         if d_steps < 1:
             raise ValueError(f"d_steps must be >= 1, got {d_steps}")
-        if not cycle_noise >= 0:
-            raise ValueError(f"cycle_noise must be >= 0, got {cycle_noise}")
         for name, net, needed in (("G", G, ("encode", "decode")), ("D", D, ("d_a", "d_b"))):
             if not all(hasattr(net, a) for a in needed):
                 raise ValueError(f"the 'unit' loss needs a unit-g as G and a unit-d as D; "
                                  f"{name} is {type(net).__name__}")
         self.G, self.D, self.gan = G, D, gan
         self.augment = make_diffaugment(augment, augment_p, augment_policy)
-        self.cycle_noise = float(cycle_noise)
         self.w = weights
         self._fakes: list[tuple[torch.Tensor, torch.Tensor]] = []  # (x_ab, x_ba) per micro-batch, oldest first
         self.phases = [Phase("Dmain", "D", repeat=d_steps, counts_images=True), Phase("Gmain", "G")]
@@ -144,12 +134,8 @@ class UnitLoss(Loss):
                 "x_bb": to_b[n:]}
 
     def _cycles(self, x_ab: torch.Tensor, x_ba: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Re-encoded latents of the translations and the cycled images ``x_aba``, ``x_bab``; the translations get
-        ``cycle_noise`` first."""
+        """Re-encoded latents of the translations and the cycled images ``x_aba``, ``x_bab``."""
         G, n = self.G, x_ab.shape[0]
-        if self.cycle_noise > 0:
-            x_ab = x_ab + self.cycle_noise * torch.randn_like(x_ab)
-            x_ba = x_ba + self.cycle_noise * torch.randn_like(x_ba)
         if not G.per_sample:
             mu_aba, mu_bab = G.encode(x_ab, "b"), G.encode(x_ba, "a")
             return {"mu_aba": mu_aba, "mu_bab": mu_bab, "x_aba": G.decode(mu_aba + torch.randn_like(mu_aba), "a"),

@@ -9,7 +9,7 @@ import torch
 
 from ganforge.checkpoint import load_networks, save_checkpoint
 from ganforge.models import network_class
-from ganforge.models.unit import UnitDiscriminator, UnitGenerator
+from ganforge.models.unit import UnitDiscriminator, UnitGenerator, upsampler
 from ganforge.train.recipes import get_recipe
 from ganforge.train.recipes.unit import unit_preview
 
@@ -212,3 +212,38 @@ def test_one_step_changes_the_loss():
         after = loss.accumulate_gradients(phase, batch, 1.0)
         assert after[key] != pytest.approx(before[key], abs=1e-7), phase
         G.zero_grad(), D.zero_grad()
+
+
+def test_resize_convolution_turns_a_flat_input_into_a_flat_output_where_a_transposed_conv_makes_a_pattern():
+    """The ``nearest`` stage (Odena et al. 2016) cannot draw period-2 stripes from nothing; the paper's can."""
+    torch.manual_seed(0)
+    flat = torch.full((1, 8, 6, 6), 0.7)  # [N, C, h, w], one value everywhere
+    for kind, patterned in (("transposed", True), ("nearest", False)):
+        stage = torch.nn.Sequential(*upsampler(kind, 8))
+        out = stage(flat)  # [1, 4, 12, 12]
+        assert out.shape == (1, 4, 12, 12)
+        inner = out[..., 2:-2, 2:-2]  # away from the border, where padding differs
+        spread = (inner - inner.mean(dim=(-1, -2), keepdim=True)).abs().amax().item()
+        assert (spread > 1e-3) is patterned, kind
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        upsampler("bilinear", 8)
+
+
+def test_nearest_upsampling_generator_translates_round_trips_and_old_configs_keep_transposed_convs(tmp_path):
+    G = tiny_g(upsample="nearest")
+    assert G.config["upsample"] == "nearest"
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in G.modules())
+    x_a = blobs(3)
+    assert G.translate(x_a, "a2b").shape == (3, 3, 16, 16)
+    path = save_checkpoint(tmp_path / "ckpt", {"G": G}, {"family": "unit"})
+    assert torch.equal(load_networks(path)["G"].translate(x_a, "a2b"), G.translate(x_a, "a2b"))
+    old_G = tiny_g()
+    old = save_checkpoint(tmp_path / "old", {"G": old_G}, {"family": "unit"})
+    meta = json.loads((old / "config.json").read_text())
+    del meta["networks"]["G"]["config"]["upsample"]  # as saved before the option existed
+    (old / "config.json").write_text(json.dumps(meta))
+    rebuilt = load_networks(old)["G"]
+    assert rebuilt.config["upsample"] == "transposed"
+    assert torch.equal(rebuilt.translate(x_a, "a2b"), old_G.translate(x_a, "a2b"))
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        tiny_g(upsample="pixelshuffle")

@@ -10,7 +10,8 @@ in them. Translation is ``x_ab = G_b(E_a(x_a))``.
   then the shared residual blocks. Its output is the mean ``mu`` of a Gaussian with unit variance (the paper's
   ``q(z|x) = N(E(x), I)``), so the KL term is ``|mu|^2 / 2``; the authors' code uses ``mean(mu^2)``, as we do.
 - Generator ``G_d``: the shared residual blocks, ``n_res`` residual blocks, ``n_downsample`` 4x4 transposed convs,
-  7x7 conv and tanh: the mirror image of the encoder, as in the paper's network tables.
+  7x7 conv and tanh: the mirror image of the encoder, as in the paper's network tables. ``upsample="nearest"``
+  makes each 2x stage a nearest-neighbour upsampling and a 3x3 conv instead (:func:`upsampler`).
 - Discriminator per domain: PatchGAN-style stride-2 4x4 convs ending in a 1x1 conv, at ``num_scales`` image scales
   (multi-scale as in the authors' ``MsImageDis``), each scale its own network.
 
@@ -31,6 +32,7 @@ DOMAINS = ("a", "b")
 DIRECTIONS = {"a2b": ("a", "b"), "b2a": ("b", "a")}
 NORMS = ("instance", "batch", "none")
 INITS = ("kaiming", "gaussian")
+UPSAMPLES = ("transposed", "nearest")
 
 
 def check_domain(domain: str) -> str:
@@ -80,12 +82,28 @@ def _private_encoder(channels: int, width: int, n_downsample: int, n_res: int, n
     return nn.Sequential(*layers)
 
 
-def _private_decoder(channels: int, width: int, n_downsample: int, n_res: int, norm: str) -> nn.Sequential:
+def upsampler(kind: str, ch: int) -> list[nn.Module]:
+    """One 2x upsampling stage ``[N, ch, h, w] -> [N, ch / 2, 2h, 2w]``.
+
+    ``transposed``: a 4x4 stride-2 transposed conv (the paper's). ``nearest``: nearest-neighbour upsampling, then a
+    3x3 conv (the "resize-convolution" of Odena et al. 2016, "Deconvolution and Checkerboard Artifacts"). A transposed
+    conv turns even a flat input into a period-2 pattern unless its kernel happens to be balanced; a resize-convolution
+    turns a flat input into a flat output (away from the border), so a generator has no cheap stripes to draw.
+    """
+    if kind == "transposed":
+        return [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1)]
+    if kind == "nearest":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1), nn.Conv2d(ch, ch // 2, 3)]
+    raise ValueError(f"upsample must be one of {UPSAMPLES}, got {kind!r}")
+
+
+def _private_decoder(channels: int, width: int, n_downsample: int, n_res: int, norm: str,
+                     upsample: str) -> nn.Sequential:
     """Domain-specific back of a generator: latent ``[N, L, h, w] -> [N, C, h * 2**n_down, w * 2**n_down]``."""
     ch = width * 2**n_downsample
     layers: list[nn.Module] = [ResBlock(ch, norm) for _ in range(n_res)]
     for _ in range(n_downsample):
-        layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1), _norm(norm, ch // 2), nn.LeakyReLU(0.2, True)]
+        layers += [*upsampler(upsample, ch), _norm(norm, ch // 2), nn.LeakyReLU(0.2, True)]
         ch //= 2
     layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, channels, 7), nn.Tanh()]
     return nn.Sequential(*layers)
@@ -105,7 +123,11 @@ class UnitGenerator(Network):
             (1 in the paper); at least 1, or the latent space would not be shared.
         norm: ``instance`` (default, as in the authors' code), ``batch`` or ``none``.
         init: conv weight initialisation, ``kaiming`` (the authors' setting) or ``gaussian`` (N(0, 0.02)).
+        upsample: the generators' 2x stages, ``transposed`` (the paper's 4x4 transposed convs) or ``nearest``
+            (nearest-neighbour upsampling and a 3x3 conv; see :func:`upsampler`).
     """
+
+    legacy_defaults = {"upsample": "transposed"}  # checkpoints saved before the option drew with transposed convs
 
     def __init__(
         self,
@@ -118,6 +140,7 @@ class UnitGenerator(Network):
         n_shared: int = 1,
         norm: str = "instance",
         init: str = "kaiming",
+        upsample: str = "transposed",
     ) -> None:
         super().__init__()
         for name, c in (("channels_a", channels_a), ("channels_b", channels_b)):
@@ -131,6 +154,8 @@ class UnitGenerator(Network):
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if upsample not in UPSAMPLES:
+            raise ValueError(f"upsample must be one of {UPSAMPLES}, got {upsample!r}")
         self.multiple = 2**n_downsample
         # Reflection padding needs >= 4 px at the 7x7 conv and >= 2 at the latent's residual blocks.
         self.min_size = max(4, 2 * self.multiple)
@@ -147,8 +172,8 @@ class UnitGenerator(Network):
             "enc": nn.Sequential(*[ResBlock(self.latent_channels, norm) for _ in range(n_shared)]),
             "dec": nn.Sequential(*[ResBlock(self.latent_channels, norm) for _ in range(n_shared)]),
         })
-        self.dec_a = _private_decoder(channels_a, width, n_downsample, n_res, norm)
-        self.dec_b = _private_decoder(channels_b, width, n_downsample, n_res, norm)
+        self.dec_a = _private_decoder(channels_a, width, n_downsample, n_res, norm, upsample)
+        self.dec_b = _private_decoder(channels_b, width, n_downsample, n_res, norm, upsample)
         _init(self, init)
 
     # Branch views: built on demand so the shared modules are registered (and saved) only once.

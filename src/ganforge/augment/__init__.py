@@ -14,11 +14,13 @@ sits beside ``models/`` in the layering, so ``losses/`` and ``train/recipes/`` m
 from __future__ import annotations
 
 from ganforge.augment.ada import AUGMENT_MODES, OPS, PRESETS, AdaController, AugmentPipe, parse_ops
+from ganforge.augment.diffaugment import AUGMENT_CHOICES as DIFFAUGMENT_CHOICES
 from ganforge.augment.diffaugment import DEFAULT_POLICY as DIFFAUGMENT_POLICY
 from ganforge.augment.diffaugment import DiffAugment, make_diffaugment
 
 __all__ = [
     "AUGMENT_MODES",
+    "DIFFAUGMENT_CHOICES",
     "DIFFAUGMENT_POLICY",
     "OPS",
     "PRESETS",

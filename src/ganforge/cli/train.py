@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ganforge.augment.diffaugment import AUGMENT_CHOICES
+from ganforge.augment import DIFFAUGMENT_CHOICES
 from ganforge.cli.options import csv_list, json_dict
 from ganforge.data import RESIZE_POLICIES
 from ganforge.train.config import DEVICES, PRECISIONS, TrainConfig
@@ -130,7 +130,7 @@ def _model_choices() -> list[str]:
               help="Lazy R1/R2, classic losses: the penalties every N steps, weighted N (loss_kwargs.reg_interval).")
 @click.option(
     "--augment",
-    type=click.Choice(AUGMENT_CHOICES),
+    type=click.Choice(DIFFAUGMENT_CHOICES),
     help="DiffAugment of D's inputs, classic and unit losses (loss_kwargs.augment; fastgan: on by default).",
 )
 @click.option("--batch", type=click.IntRange(1), help="Global batch size. [default: 32]")

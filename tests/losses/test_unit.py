@@ -31,7 +31,7 @@ def test_phases_registration_and_validation():
     assert isinstance(loss, UnitLoss)
     assert [(p.name, p.network) for p in loss.phases] == [("Dmain", "D"), ("Gmain", "G")]
     assert loss.w == {"gan_weight": 1.0, "recon_weight": 10.0, "kl_weight": 0.01, "cycle_weight": 10.0,
-                      "kl_cycle_weight": 0.01}
+                      "kl_cycle_weight": 0.01, "identity_weight": 0.0}
     with pytest.raises(ValueError, match="extra\\['real_b'\\]"):
         loss.accumulate_gradients("Gmain", Batch(blobs(2), None, torch.zeros(2, 1), None), 1.0)
     with pytest.raises(ValueError, match="gan must be one of"):
@@ -79,23 +79,24 @@ def test_d_phase_trains_on_the_translations_of_the_last_g_phase_and_they_survive
     g_batch, d_batch = _batch(blobs(4), -blobs(4, seed=1)), _batch(blobs(4, seed=2), -blobs(4, seed=3))
     loss.accumulate_gradients("Dmain", d_batch, 1.0)
     assert calls, "a D phase with no G phase before it makes its own translations"
-    assert loss.state_dict() == {"fakes_ab": [], "fakes_ba": []}
+    assert loss.state_dict() == {"fakes_ab": [], "fakes_ba": [], "nimg": 0}
     loss.accumulate_gradients("Gmain", g_batch, 1.0)
     kept = loss.state_dict()
     assert [x.shape for x in kept["fakes_ab"]] == [(4, 1, 16, 16)] and len(kept["fakes_ba"]) == 1
     with torch.no_grad():  # D_a's loss on the kept x_ba
         expected = d_loss(D(d_batch.real, "a"), D(kept["fakes_ba"][0], "a"), "lsgan")
     resumed = UnitLoss(G, D)
-    resumed.load_state_dict({k: [x.clone() for x in v] for k, v in kept.items()})
+    resumed.load_state_dict({k: [x.clone() for x in v] if isinstance(v, list) else v for k, v in kept.items()})
     calls.clear()
     D.zero_grad(set_to_none=True)
     stats = loss.accumulate_gradients("Dmain", d_batch, 1.0)
     grads = [p.grad.clone() for p in D.parameters()]
     assert not calls and stats["loss/D_a"] == pytest.approx(expected.item(), rel=1e-6)
-    assert loss.state_dict() == {"fakes_ab": [], "fakes_ba": []}  # used once
+    assert loss.state_dict() == {"fakes_ab": [], "fakes_ba": [], "nimg": 0}  # used once
     D.zero_grad(set_to_none=True)
     assert resumed.accumulate_gradients("Dmain", d_batch, 1.0) == stats and not calls
     assert all(torch.equal(p.grad, g) for p, g in zip(D.parameters(), grads, strict=True))
+    resumed.load_state_dict({"fakes_ab": [], "fakes_ba": []})  # a checkpoint from before the identity term
     resumed.load_state_dict({})  # a checkpoint from before translations were kept
     with pytest.raises(ValueError, match="fakes_ab"):
         resumed.load_state_dict({"fakes": []})
@@ -148,6 +149,89 @@ def test_diffaugment_reaches_every_d_input_in_both_phases_and_strength_0_is_the_
     assert stats[0] == stats[2]
     with pytest.raises(ValueError, match="augment must be one of"):
         UnitLoss(G, D, augment="ada")
+
+
+@pytest.mark.parametrize("norm", ["none", "batch"])
+def test_identity_term_matches_its_definition_and_off_is_the_plain_loss(norm, monkeypatch):
+    """``identity_weight``: each domain's images through the other domain's encoder and back to their own domain must
+    come out unchanged (L1). With the sampling noise set to zero it equals ``G.translate`` computed by hand; at
+    weight 0 the G phase is the plain loss, bit for bit, and has no identity statistic."""
+    G = UnitGenerator(1, 1, 16, width=4, n_res=0, norm=norm)
+    D = UnitDiscriminator(1, 1, 16, width=4, n_layers=2, num_scales=1, norm=norm)
+    batch = _batch(blobs(4), -blobs(4, seed=1))
+    stats = {}
+    for weight in (0.0, 2.0):
+        torch.manual_seed(0)
+        stats[weight] = UnitLoss(G, D, identity_weight=weight).accumulate_gradients("Gmain", batch, 1.0)
+    torch.manual_seed(0)
+    assert UnitLoss(G, D).accumulate_gradients("Gmain", batch, 1.0) == stats[0.0]
+    assert "loss/identity" not in stats[0.0] and stats[2.0]["loss/identity"] > 0
+    monkeypatch.setattr(torch, "randn_like", torch.zeros_like)
+    got = UnitLoss(G, D, identity_weight=2.0).accumulate_gradients("Gmain", batch, 1.0)["loss/identity"]
+    x_a, x_b = batch.real, batch.extra["real_b"]
+    with torch.no_grad():  # G_b(E_a(x_b)) is the A -> B translator applied to B
+        expected = ((G.translate(x_b, "a2b") - x_b).abs().mean() + (G.translate(x_a, "b2a") - x_a).abs().mean())
+    assert got == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_identity_weight_falls_to_zero_over_identity_kimg_and_its_clock_survives_a_resume():
+    """``identity_kimg``: the weight falls linearly with the images shown (``after_step``'s count) and is 0 from then
+    on, when the G phase is the plain loss again; the count is loss state, so a resumed run goes on where it was."""
+    G, D = _nets(4)
+    batch = _batch(blobs(4), -blobs(4, seed=1))
+    loss = UnitLoss(G, D, identity_weight=2.0, identity_kimg=1.0)
+    seen = []
+    for nimg in (0, 250, 500, 1000, 5000):
+        seen.append(loss.after_step(1, nimg)["loss/identity_weight"])
+    assert seen == pytest.approx([2.0, 1.5, 1.0, 0.0, 0.0])
+    torch.manual_seed(0)
+    late = loss.accumulate_gradients("Gmain", batch, 1.0)
+    torch.manual_seed(0)
+    assert late == UnitLoss(G, D).accumulate_gradients("Gmain", batch, 1.0)  # no identity statistic either
+    loss.after_step(1, 500)
+    resumed = UnitLoss(G, D, identity_weight=2.0, identity_kimg=1.0)
+    resumed.load_state_dict(loss.state_dict())
+    assert resumed.identity_weight_now() == pytest.approx(1.0)
+    assert UnitLoss(G, D, identity_weight=2.0).after_step(1, 10**6) == {"loss/identity_weight": 2.0}  # constant
+    assert UnitLoss(G, D).after_step(1, 0) == {}
+    with pytest.raises(ValueError, match="identity_kimg must be >= 0"):
+        UnitLoss(G, D, identity_weight=2.0, identity_kimg=-1.0)
+
+
+def test_identity_term_needs_domains_of_one_channel_count():
+    G = UnitGenerator(1, 3, 16, width=4, n_res=0)
+    D = UnitDiscriminator(1, 3, 16, width=4, n_layers=2, num_scales=1)
+    UnitLoss(G, D)  # fine without the term
+    with pytest.raises(ValueError, match="identity_weight needs domains with the same number of channels, got 1"):
+        UnitLoss(G, D, identity_weight=1.0)
+    with pytest.raises(ValueError, match="identity_weight must be >= 0"):
+        UnitLoss(*_nets(4), identity_weight=-1.0)
+
+
+def test_identity_term_teaches_the_translators_to_leave_the_other_domain_alone():
+    """A short training on the toy pair with the term leaves B images given to the A -> B translator closer to
+    themselves than the same training without it (80 steps: 0.15 against 0.55 when written)."""
+    A, B = blobs(256, seed=1), -blobs(256, seed=2)
+    held_out = -blobs(64, seed=9)
+    errors = {}
+    for weight in (0.0, 10.0):
+        torch.manual_seed(0)
+        G, D = _nets()
+        loss = UnitLoss(G, D, identity_weight=weight)
+        opt_g = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(D.parameters(), 1e-3, betas=(0.5, 0.999))
+        g = torch.Generator().manual_seed(3)
+        for _ in range(80):
+            batch = _batch(A[torch.randint(0, 256, (16,), generator=g)], B[torch.randint(0, 256, (16,), generator=g)])
+            for key, opt, phase in (("D", opt_d, "Dmain"), ("G", opt_g, "Gmain")):
+                G.requires_grad_(key == "G")
+                D.requires_grad_(key == "D")
+                opt.zero_grad(set_to_none=True)
+                loss.accumulate_gradients(phase, batch, 1.0)
+                opt.step()
+        with torch.no_grad():
+            errors[weight] = float((G.translate(held_out, "a2b") - held_out).abs().mean())
+    assert errors[10.0] < 0.5 * errors[0.0], errors
 
 
 def test_domains_of_different_batch_sizes_are_refused():

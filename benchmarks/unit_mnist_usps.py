@@ -280,7 +280,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--d-scales", type=int, default=2, help="discriminator scales")
     ap.add_argument("--g-kwargs", default="{}", help='more generator options as JSON, e.g. {"init": "gaussian"}')
     ap.add_argument("--loss-kwargs", default="{}",
-                    help='UNIT loss options as JSON over the recipe\'s (cycle_weight 20 at <= 32 px), '
+                    help='UNIT loss options as JSON over the recipe\'s (at <= 32 px cycle_weight 20, '
+                         'identity_weight 2 fading over identity_kimg 10), '
                          'e.g. {"cycle_weight": 10}')
     ap.add_argument("--score-ema", action="store_true", help="also score the EMA generator (G_ema)")
     ap.add_argument("--ema-kimg", type=float, default=TrainConfig.ema_kimg,

@@ -60,7 +60,7 @@ def build(cfg: TrainConfig) -> TrainParts:
     # The recipe's data-dependent weights are pinned into the config that every checkpoint saves, so a resumed run
     # trains with the weights it started with even if a later version changes the recipe's defaults.
     # The same for the shifts a two-domain source resolved from the image size (``translate`` None).
-    cfg = dataclasses.replace(cfg, loss_kwargs=recipe.loss_kwargs(cfg, dataset, loss_name),
+    cfg = dataclasses.replace(cfg, loss_kwargs=recipe.loss_kwargs(cfg, dataset, source, loss_name),
                               translate=getattr(source, "translate", cfg.translate))
     loss = build_loss(loss_name, nets, **cfg.loss_kwargs | ({"d_steps": cfg.d_steps} if cfg.d_steps != 1 else {}))
     opts = make_optimizers(cfg, loss, nets)

@@ -150,6 +150,14 @@ def test_small_images_get_the_heavier_cycle_term_under_the_users_loss_options(tm
         return build_module.build(cfg).loss.w
 
     assert weights(28)["cycle_weight"] == 20.0 and weights(36)["cycle_weight"] == 10.0  # 36 px: the authors' 10
+    small = build_module.build(TrainConfig(model="unit", data=str(tmp_path / "a28.npz"),
+                                           domain_b=str(tmp_path / "b28.npz"), batch=2, device="cpu", ema_kimg=0.0))
+    assert small.loss.w["identity_weight"] == 2.0 and small.loss.identity_kimg == 10.0  # fading identity term
+    assert weights(36)["identity_weight"] == 0.0
+    np.savez(tmp_path / "rgb28.npz", images=np.zeros((4, 28, 28, 3), np.uint8))
+    mixed = build_module.build(TrainConfig(model="unit", data=str(tmp_path / "a28.npz"),
+                                           domain_b=str(tmp_path / "rgb28.npz"), batch=2, device="cpu", ema_kimg=0.0))
+    assert mixed.loss.w["identity_weight"] == 0.0  # grey A, colour B: no identity mapping between them
     mine = weights(28, loss_kwargs={"kl_weight": 0.1})
     assert mine["cycle_weight"] == 20.0 and mine["kl_weight"] == 0.1  # the user's other weights keep the default
     assert weights(28, loss_kwargs={"cycle_weight": 10.0})["cycle_weight"] == 10.0  # the user's weight wins
@@ -160,9 +168,11 @@ def test_the_loss_defaults_hook_applies_to_the_familys_own_loss_only():
     from ganforge.train.recipes.unit import RECIPE
 
     ds = GanDataset(name="a", data=torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
+    rgb = GanDataset(name="b", data=torch.zeros(2, 3, 28, 28, dtype=torch.uint8))
     cfg = TrainConfig(model="unit", loss_kwargs={"kl_weight": 0.1})
-    assert RECIPE.loss_kwargs(cfg, ds, "unit") == {"cycle_weight": 20.0, "kl_weight": 0.1}
-    assert RECIPE.loss_kwargs(cfg, ds, "non-saturating") == {"kl_weight": 0.1}
+    source = TwoDomainSource(ds, rgb, batch_size=2, seed=0)
+    assert RECIPE.loss_kwargs(cfg, ds, source, "unit") == {"cycle_weight": 20.0, "kl_weight": 0.1}
+    assert RECIPE.loss_kwargs(cfg, ds, source, "non-saturating") == {"kl_weight": 0.1}
 
 
 def test_the_effective_loss_weights_are_saved_and_a_resumed_run_keeps_them(tmp_path, monkeypatch):
@@ -183,9 +193,10 @@ def test_the_effective_loss_weights_are_saved_and_a_resumed_run_keeps_them(tmp_p
     run = Trainer.from_config(cfg, progress=False).run()
     assert cfg.loss_kwargs == {"kl_weight": 0.1}  # the user's config is not changed in place
     saved = read_config(list_checkpoints(run)[-1])["train"]["loss_kwargs"]
-    assert saved == {"cycle_weight": 20.0, "kl_weight": 0.1}  # the recipe's small-image weight, pinned
+    assert saved == {"cycle_weight": 20.0, "identity_weight": 2.0, "identity_kimg": 10.0,
+                     "kl_weight": 0.1}  # the recipe's small-image weights, pinned
     # A later version with another small-image default resumes the run with the weight it started with.
-    heavier = dataclasses.replace(RECIPE, loss_defaults=lambda cfg, dataset: {"cycle_weight": 30.0})
+    heavier = dataclasses.replace(RECIPE, loss_defaults=lambda cfg, dataset, source: {"cycle_weight": 30.0})
     monkeypatch.setattr(build_module, "get_recipe", lambda name: heavier)
     resumed_cfg = resolve_config({"kimg": 0.004}, None, str(run))
     resumed = Trainer(build_module.build(resumed_cfg), resume=str(run), progress=False)

@@ -11,6 +11,7 @@ hook                signature                                                   
 ``make_source``     ``(cfg, dataset, device, rank, world_size) -> DataSource``  :func:`image_source`
 ``make_schedule``   ``(cfg, dataset) -> Schedule | None``                       none (``schedule_kwargs`` refused)
 ``preview``         ``(networks, source, n, seed) -> images [N, C, H, W]``       :func:`latent_preview`
+``loss_defaults``   ``(cfg, dataset, source) -> loss_kwargs``                    none (the loss's own defaults)
 ==================  ==========================================================  ===================================
 
 The source is built before the networks, so a builder can size the networks from the data the source holds (UNIT's
@@ -41,7 +42,7 @@ NetworkBuilder = Callable[[TrainConfig, GanDataset, DataSource], dict[str, nn.Mo
 SourceFactory = Callable[[TrainConfig, GanDataset, torch.device, int, int], DataSource]
 ScheduleFactory = Callable[[TrainConfig, GanDataset], Any]
 PreviewHook = Callable[[Mapping[str, nn.Module], DataSource, int, int], torch.Tensor]
-LossDefaults = Callable[[TrainConfig, GanDataset], dict[str, Any]]
+LossDefaults = Callable[[TrainConfig, GanDataset, DataSource], dict[str, Any]]
 
 PREVIEW_SEED_OFFSET = 123_456  # the fixed noise of progress grids: seed + this, never the training draws
 
@@ -62,8 +63,9 @@ class Recipe:
             ``ganforge train``), over ``defaults``; any of them the user sets wins.
         build_networks, make_source, make_schedule, preview: optional hooks (module docstring); None = default.
         loss_defaults: optional; ``loss_kwargs`` of the family's own loss that depend on the loaded data (e.g. on its
-            resolution), under the user's ``loss_kwargs``; ignored when the run trains another loss. ``build`` writes
-            the merged weights into the run's config, so checkpoints save them and a resumed run keeps them.
+            resolution, or on the source's second domain), under the user's ``loss_kwargs``; ignored when the run
+            trains another loss. ``build`` writes the merged weights into the run's config, so checkpoints save them
+            and a resumed run keeps them.
     """
 
     name: str
@@ -111,11 +113,11 @@ class Recipe:
         loss does); they need the loaded data, so ``--dry-run``'s config cannot show them."""
         return self.loss_defaults is not None and loss_name == self.loss
 
-    def loss_kwargs(self, cfg: TrainConfig, dataset: GanDataset, loss_name: str) -> dict[str, Any]:
+    def loss_kwargs(self, cfg: TrainConfig, dataset: GanDataset, source: DataSource, loss_name: str) -> dict[str, Any]:
         """The keyword arguments of loss ``loss_name``: ``cfg.loss_kwargs`` over the ``loss_defaults`` hook's values
         when ``loss_name`` is this family's loss."""
         hook = self.loss_defaults if self.adds_loss_defaults(loss_name) else None
-        return {**(hook(cfg, dataset) if hook else {}), **cfg.loss_kwargs}
+        return {**(hook(cfg, dataset, source) if hook else {}), **cfg.loss_kwargs}
 
     def networks(self, cfg: TrainConfig, dataset: GanDataset, source: DataSource) -> dict[str, nn.Module]:
         """The trained networks (``G``, ``D``, ...; the loop adds ``G_ema``)."""

@@ -14,7 +14,7 @@ everything about how UNIT trains is in this file.
   256 px and down to 33 px the authors' sizes; at 32 px and below (digits) the sizes in :func:`small_image_kwargs`,
   measured on MNIST <-> USPS (BENCHMARKS.md). Options the user gives (``g_kwargs``, ``d_kwargs``) always win.
 - Loss: ``unit`` (``ganforge.losses.unit``: VAE, GAN and cycle terms with the paper's weights; at 32 px and below a
-  heavier cycle term, :func:`small_image_loss_kwargs`). Optimiser: Adam(1e-4,
+  heavier cycle term and an identity term that fades out, :func:`small_image_loss_kwargs`). Optimiser: Adam(1e-4,
   betas 0.5, 0.999), the authors' settings. No schedule. Batch 8 and x-flips (the authors' code flips; it trains on
   one image pair per step).
 - Preview: six bands of fixed real images: A, A->B, A->B->A, B, B->A, B->A->B (:func:`unit_preview`).
@@ -173,15 +173,25 @@ def small_image_kwargs(resolution: int) -> tuple[dict[str, Any], dict[str, Any]]
     return {"width": 16}, {"width": 64, "n_layers": layers, "num_scales": 1, "norm": "instance"}
 
 
-def small_image_loss_kwargs(cfg: TrainConfig, dataset: GanDataset) -> dict[str, Any]:
+def small_image_loss_kwargs(cfg: TrainConfig, dataset: GanDataset, source: DataSource) -> dict[str, Any]:
     """The ``unit`` loss's weights for images of at most ``SMALL_IMAGE`` px, else ``{}`` (the authors' weights).
 
     The cycle term weighs 20 instead of 10. Chosen on MNIST <-> USPS at 32 px by the accuracy of translated USPS
     *training* digits after 20 minutes (BENCHMARKS.md, thirty-ninth session): proposed on seeds 0 and 1 (-0.009,
     +0.038), then confirmed by a rule written before seeds 2 and 3 ran (+0.037, -0.003). A heavier cycle keeps the
     digit's identity through the translation; the GAN term otherwise redraws it.
+
+    When both domains have as many channels, CycleGAN's identity term (weight 2) fades out over the first 10 kimg
+    (``identity_weight``, ``identity_kimg``). Some initial generators otherwise learn a B -> A translator that draws
+    stripes, not digits, from the first minutes (one seed in sixteen on digits); kept on, the term holds translations
+    close to their source domain and costs content (BENCHMARKS.md, forty-seventh session).
     """
-    return {"cycle_weight": 20.0} if dataset.resolution <= SMALL_IMAGE else {}
+    if dataset.resolution > SMALL_IMAGE:
+        return {}
+    weights: dict[str, Any] = {"cycle_weight": 20.0}
+    if isinstance(source, TwoDomainSource) and source.dataset_b.channels == dataset.channels:
+        weights |= {"identity_weight": 2.0, "identity_kimg": 10.0}
+    return weights
 
 
 def build_networks(cfg: TrainConfig, dataset: GanDataset, source: DataSource) -> dict[str, nn.Module]:

@@ -224,7 +224,7 @@ class UnitLoss(Loss):
         kl_cycle = kl_unit_gaussian(c["mu_aba"]) + kl_unit_gaussian(c["mu_bab"])
         g = (w["gan_weight"] * adv + w["recon_weight"] * recon + w["kl_weight"] * kl
              + w["cycle_weight"] * cycle + w["kl_cycle_weight"] * kl_cycle)
-        stats = {}
+        stats: dict[str, float] = {}
         if "x_b_id" in t:
             identity = F.l1_loss(t["x_b_id"], x_b) + F.l1_loss(t["x_a_id"], x_a)
             g = g + w_identity * identity

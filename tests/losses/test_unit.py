@@ -25,6 +25,22 @@ def _batch(a: torch.Tensor, b: torch.Tensor) -> Batch:
     return Batch(real=a, real_c=None, z=torch.zeros(len(a), 1), gen_c=None, extra={"real_b": b})
 
 
+def _train_on_toy_pair(loss: UnitLoss, A: torch.Tensor, B: torch.Tensor, steps: int) -> None:
+    """``steps`` D-then-G steps of ``loss`` (Adam 1e-3, betas 0.5 / 0.999) on batches of 16 from ``A`` and ``B``."""
+    G, D = loss.G, loss.D
+    opts = {"D": torch.optim.Adam(D.parameters(), 1e-3, betas=(0.5, 0.999)),
+            "G": torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999))}
+    g = torch.Generator().manual_seed(3)
+    for _ in range(steps):
+        batch = _batch(A[torch.randint(0, len(A), (16,), generator=g)], B[torch.randint(0, len(B), (16,), generator=g)])
+        for key, phase in (("D", "Dmain"), ("G", "Gmain")):
+            G.requires_grad_(key == "G")
+            D.requires_grad_(key == "D")
+            opts[key].zero_grad(set_to_none=True)
+            loss.accumulate_gradients(phase, batch, 1.0)
+            opts[key].step()
+
+
 def test_phases_registration_and_validation():
     G, D = _nets(4)
     loss = build_loss("unit", {"G": G, "D": D})
@@ -217,18 +233,7 @@ def test_identity_term_teaches_the_translators_to_leave_the_other_domain_alone()
     for weight in (0.0, 10.0):
         torch.manual_seed(0)
         G, D = _nets()
-        loss = UnitLoss(G, D, identity_weight=weight)
-        opt_g = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999))
-        opt_d = torch.optim.Adam(D.parameters(), 1e-3, betas=(0.5, 0.999))
-        g = torch.Generator().manual_seed(3)
-        for _ in range(80):
-            batch = _batch(A[torch.randint(0, 256, (16,), generator=g)], B[torch.randint(0, 256, (16,), generator=g)])
-            for key, opt, phase in (("D", opt_d, "Dmain"), ("G", opt_g, "Gmain")):
-                G.requires_grad_(key == "G")
-                D.requires_grad_(key == "D")
-                opt.zero_grad(set_to_none=True)
-                loss.accumulate_gradients(phase, batch, 1.0)
-                opt.step()
+        _train_on_toy_pair(UnitLoss(G, D, identity_weight=weight), A, B, steps=80)
         with torch.no_grad():
             errors[weight] = float((G.translate(held_out, "a2b") - held_out).abs().mean())
     assert errors[10.0] < 0.5 * errors[0.0], errors
@@ -245,19 +250,8 @@ def test_cycle_error_falls_during_a_short_cpu_training_on_a_toy_pair():
     A, B = blobs(256, seed=1), -blobs(256, seed=2)  # domain B: inverted discs
     held_out = blobs(64, seed=9)
     G, D = _nets()
-    loss = UnitLoss(G, D)
-    opt_g = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(D.parameters(), 1e-3, betas=(0.5, 0.999))
     start = cycle_error(G, held_out, "a")
-    g = torch.Generator().manual_seed(3)
-    for _ in range(50):
-        batch = _batch(A[torch.randint(0, 256, (16,), generator=g)], B[torch.randint(0, 256, (16,), generator=g)])
-        for key, opt, phase in (("D", opt_d, "Dmain"), ("G", opt_g, "Gmain")):
-            G.requires_grad_(key == "G")
-            D.requires_grad_(key == "D")
-            opt.zero_grad(set_to_none=True)
-            loss.accumulate_gradients(phase, batch, 1.0)
-            opt.step()
+    _train_on_toy_pair(UnitLoss(G, D), A, B, steps=50)
     end = cycle_error(G, held_out, "a")
     assert end < 0.6 * start, (start, end)
     assert cycle_error(G, -held_out, "b") < 0.8 * start

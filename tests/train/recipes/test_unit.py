@@ -144,20 +144,22 @@ def test_small_images_get_the_heavier_cycle_term_under_the_users_loss_options(tm
         for tag in ("a", "b"):
             np.savez(tmp_path / f"{tag}{res}.npz", images=np.zeros((4, res, res), np.uint8))
 
-    def weights(res: int, **kw) -> dict[str, float]:
-        cfg = TrainConfig(model="unit", data=str(tmp_path / f"a{res}.npz"), domain_b=str(tmp_path / f"b{res}.npz"),
-                          batch=2, device="cpu", ema_kimg=0.0, **kw)
-        return build_module.build(cfg).loss.w
+    def built_loss(res: int, domain_b: str | None = None, **kw):
+        cfg = TrainConfig(model="unit", data=str(tmp_path / f"a{res}.npz"),
+                          domain_b=str(tmp_path / (domain_b or f"b{res}.npz")), batch=2, device="cpu", ema_kimg=0.0,
+                          **kw)
+        return build_module.build(cfg).loss
 
-    assert weights(28)["cycle_weight"] == 20.0 and weights(36)["cycle_weight"] == 10.0  # 36 px: the authors' 10
-    small = build_module.build(TrainConfig(model="unit", data=str(tmp_path / "a28.npz"),
-                                           domain_b=str(tmp_path / "b28.npz"), batch=2, device="cpu", ema_kimg=0.0))
-    assert small.loss.w["identity_weight"] == 2.0 and small.loss.identity_kimg == 10.0  # fading identity term
-    assert weights(36)["identity_weight"] == 0.0
+    def weights(res: int, **kw) -> dict[str, float]:
+        return built_loss(res, **kw).w
+
+    small, large = built_loss(28), built_loss(36)
+    assert small.w["cycle_weight"] == 20.0 and large.w["cycle_weight"] == 10.0  # 36 px: the authors' 10
+    assert small.w["identity_weight"] == 2.0 and small.identity_kimg == 10.0  # fading identity term
+    assert large.w["identity_weight"] == 0.0
     np.savez(tmp_path / "rgb28.npz", images=np.zeros((4, 28, 28, 3), np.uint8))
-    mixed = build_module.build(TrainConfig(model="unit", data=str(tmp_path / "a28.npz"),
-                                           domain_b=str(tmp_path / "rgb28.npz"), batch=2, device="cpu", ema_kimg=0.0))
-    assert mixed.loss.w["identity_weight"] == 0.0  # grey A, colour B: no identity mapping between them
+    mixed = built_loss(28, domain_b="rgb28.npz")
+    assert mixed.w["identity_weight"] == 0.0  # grey A, colour B: no identity mapping between them
     mine = weights(28, loss_kwargs={"kl_weight": 0.1})
     assert mine["cycle_weight"] == 20.0 and mine["kl_weight"] == 0.1  # the user's other weights keep the default
     assert weights(28, loss_kwargs={"cycle_weight": 10.0})["cycle_weight"] == 10.0  # the user's weight wins

@@ -247,3 +247,19 @@ def test_nearest_upsampling_generator_translates_round_trips_and_old_configs_kee
     assert torch.equal(rebuilt.translate(x_a, "a2b"), old_G.translate(x_a, "a2b"))
     with pytest.raises(ValueError, match="upsample must be one of"):
         tiny_g(upsample="pixelshuffle")
+
+
+def test_compile_parts_cover_every_generator_parameter_once_and_place_networks_compiles_them():
+    """The UNIT loss calls the encoder and generator halves, never ``forward``: ``--compile`` must compile those."""
+    from ganforge.train.build import place_networks
+    from ganforge.train.config import TrainConfig
+    from ganforge.train.distributed import DistInfo
+
+    G, D = tiny_g(), tiny_d()
+    owned = [id(p) for part in G.compile_parts() for p in part.parameters()]
+    assert sorted(owned) == sorted(id(p) for p in G.parameters())  # every parameter, none twice
+    assert D.compile_parts() == [D]  # D is called through forward
+    keys = G.state_dict().keys()
+    place_networks({"G": G, "D": D}, TrainConfig(model="unit", compile=True), torch.device("cpu"), DistInfo())
+    assert all(part._compiled_call_impl is not None for part in G.compile_parts() + [D])  # compiled lazily, in place
+    assert G.state_dict().keys() == keys

@@ -159,9 +159,11 @@ class UnitLoss(Loss):
                 out["x_b_id"] = G.decode(mu_ba + torch.randn_like(mu_ba), "b")
                 out["x_a_id"] = G.decode(mu_ab + torch.randn_like(mu_ab), "a")
             return out
-        codes = [G.encode_private(x_a, "a"), G.encode_private(x_b, "b")]
-        if identity:
-            codes += [G.encode_private(x_b, "a"), G.encode_private(x_a, "b")]
+        if identity:  # each private encoder once on both domains' images: fewer, larger operations
+            f_a, f_b = G.encode_private(torch.cat([x_a, x_b]), "a"), G.encode_private(torch.cat([x_b, x_a]), "b")
+            codes = [f_a[:n], f_b[:n], f_a[n:], f_b[n:]]
+        else:
+            codes = [G.encode_private(x_a, "a"), G.encode_private(x_b, "b")]
         mu = G.encode_shared(torch.cat(codes))  # [2N or 4N, L, h, w]: h_a, h_b (then E_a(x_b), E_b(x_a))
         s = G.decode_shared(mu + torch.randn_like(mu))  # the codes through the shared generator layers
         to_a = G.decode_private(torch.cat([s[:2 * n], s[3 * n:]]) if identity else s, "a")  # [2N or 3N, C_a, H, W]

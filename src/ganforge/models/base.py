@@ -73,6 +73,11 @@ class Network(nn.Module):
 
         cls.__init__ = wrapped  # type: ignore[method-assign]
 
+    def compile_parts(self) -> list[nn.Module]:
+        """The modules ``--compile`` compiles in place: the network itself (``torch.compile`` compiles ``forward``).
+        A network whose training calls other methods than ``forward`` names the sub-modules they run instead."""
+        return [self]
+
 
 def check_conditioning(c: torch.Tensor | None, c_dim: int, n: int) -> torch.Tensor | None:
     """Validate a class-conditioning tensor against the network's ``c_dim``: ``[N, c_dim]`` or None."""

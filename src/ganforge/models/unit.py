@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.models.base import Network, register_network
+from ganforge.models.gemm_conv import GemmConv2d
 
 DOMAINS = ("a", "b")
 DIRECTIONS = {"a2b": ("a", "b"), "b2a": ("b", "a")}
@@ -188,6 +189,10 @@ class UnitGenerator(Network):
         """Domain ``domain``'s full generator ``G_d``; its first part is ``self.shared['dec']`` itself."""
         return nn.Sequential(self.shared["dec"], self.dec_a if check_domain(domain) == "a" else self.dec_b)
 
+    def compile_parts(self) -> list[nn.Module]:
+        """The UNIT loss calls the encoder and generator halves, not ``forward``: ``--compile`` compiles each part."""
+        return [self.enc_a, self.enc_b, self.shared["enc"], self.shared["dec"], self.dec_a, self.dec_b]
+
     def check_input(self, x: torch.Tensor, domain: str) -> None:
         """Images of ``domain``: ``[N, C_domain, H, W]``, H and W multiples of ``2**n_downsample``, >= min_size."""
         c = self.channels[check_domain(domain)]
@@ -251,7 +256,8 @@ class PatchDiscriminator(nn.Module):
         ch = width
         for _ in range(n_layers - 1):
             nxt = min(ch * 2, max_width)
-            layers += [nn.Conv2d(ch, nxt, 4, 2, 1), _norm(norm, nxt), nn.LeakyReLU(0.2, True)]
+            # the wide late layers may see 4x4 maps at 32 px, where a GEMM beats oneDNN's convolution backward
+            layers += [GemmConv2d(ch, nxt, 4, 2, 1), _norm(norm, nxt), nn.LeakyReLU(0.2, True)]
             ch = nxt
         layers.append(nn.Conv2d(ch, 1, 1))
         self.body = nn.Sequential(*layers)

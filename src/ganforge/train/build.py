@@ -18,6 +18,7 @@ from torch import nn
 from ganforge.data import GanDataset, load_dataset
 from ganforge.data.clusters import CLASS_PRIOR, cluster_dataset, cluster_prior
 from ganforge.losses import Loss, build_loss
+from ganforge.models.base import Network
 from ganforge.train import distributed as ddp
 from ganforge.train.config import TrainConfig
 from ganforge.train.recipes import Recipe, get_recipe
@@ -155,7 +156,9 @@ def place_networks(nets: dict[str, nn.Module], cfg: TrainConfig, device: torch.d
     if cfg.compile:  # in place: same module objects, same state_dict keys, so checkpoints are unaffected
         for key in ("G", "D"):
             if key in nets:
-                nets[key].compile()
+                net = nets[key]
+                for part in net.compile_parts() if isinstance(net, Network) else [net]:
+                    part.compile()
 
 
 def make_optimizers(cfg: TrainConfig, loss: Loss, nets: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:

@@ -1,11 +1,12 @@
 """A convolution that runs as one matrix product when its output map is small.
 
 oneDNN's CPU convolution is slow to differentiate when a wide layer's output map has only a few positions: UNIT's
-patch discriminator at 32 px ends in a 256 -> 512 4x4 convolution on a 4x4 map (2x2 out), whose backward pass took
-~10-15 ms on two cores where the same product written as im2col + GEMM takes ~4 (BENCHMARKS.md, forty-ninth
-session). :class:`GemmConv2d` computes exactly that convolution (same parameters, state dict and initialisation as
-``nn.Conv2d``) as ``F.unfold`` followed by ``F.linear`` when the output has at most ``max_positions`` positions per
-image, and takes the ordinary path otherwise, where oneDNN is the faster one.
+patch discriminator at 32 px ends in a 256 -> 512 4x4 convolution on a 4x4 map (2x2 out), whose forward and backward
+passes took 13-15 ms at batch 16 on two cores, where the same product written as im2col + GEMM takes about 5
+(BENCHMARKS.md, forty-ninth session). :class:`GemmConv2d` computes exactly that convolution (same parameters, state
+dict and initialisation as ``nn.Conv2d``) as ``F.unfold`` followed by ``F.linear`` when the output has at most
+``max_positions`` positions per image on a CPU, and takes the ordinary path otherwise: on larger maps oneDNN is the
+faster one, and on GPUs the GEMM path was not measured.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch import nn
 
 
 class GemmConv2d(nn.Conv2d):
-    """``nn.Conv2d`` (zero padding, no dilation, one group) whose small output maps are computed as one GEMM.
+    """``nn.Conv2d`` (zero padding, no dilation, one group) whose small output maps on a CPU are computed as one GEMM.
 
     ``x [N, C, H, W] -> [N, O, H_out, W_out]``; with ``H_out * W_out <= max_positions`` the patches are unfolded to
     ``[N * H_out * W_out, C * kh * kw]`` and multiplied by the weight viewed as ``[O, C * kh * kw]`` (in the
@@ -34,8 +35,8 @@ class GemmConv2d(nn.Conv2d):
         self.max_positions = max_positions
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4:
-            return super().forward(x)  # unbatched input: the ordinary path checks and handles it
+        if x.ndim != 4 or x.device.type != "cpu":  # unbatched input, or a GPU (where it was not measured)
+            return super().forward(x)
         n, c, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         h_out, w_out = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1

@@ -256,7 +256,7 @@ class PatchDiscriminator(nn.Module):
         ch = width
         for _ in range(n_layers - 1):
             nxt = min(ch * 2, max_width)
-            # the wide late layers may see 4x4 maps at 32 px, where a GEMM beats oneDNN's convolution backward
+            # at 32 px the last of these has a 2x2 output map, where one GEMM beats oneDNN's convolution
             layers += [GemmConv2d(ch, nxt, 4, 2, 1), _norm(norm, nxt), nn.LeakyReLU(0.2, True)]
             ch = nxt
         layers.append(nn.Conv2d(ch, 1, 1))

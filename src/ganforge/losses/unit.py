@@ -146,7 +146,8 @@ class UnitLoss(Loss):
 
         When ``G.per_sample`` (instance norm or none), the shared layers run once on all codes and each private
         generator once on all latents it decodes (``G_a(h_a)`` and ``G_a(h_b)`` in one call): the paper's four
-        decodes with fewer, larger operations. With batch norm each branch gets its own batch.
+        decodes with fewer, larger operations. With ``identity`` each private encoder likewise runs once, on both
+        domains' images. With batch norm each branch gets its own batch.
         """
         G, n = self.G, x_a.shape[0]
         if not G.per_sample:  # batch norm: each branch on its own batch, as the paper's four decodes
@@ -159,7 +160,7 @@ class UnitLoss(Loss):
                 out["x_b_id"] = G.decode(mu_ba + torch.randn_like(mu_ba), "b")
                 out["x_a_id"] = G.decode(mu_ab + torch.randn_like(mu_ab), "a")
             return out
-        if identity:  # each private encoder once on both domains' images: fewer, larger operations
+        if identity:
             f_a, f_b = G.encode_private(torch.cat([x_a, x_b]), "a"), G.encode_private(torch.cat([x_b, x_a]), "b")
             codes = [f_a[:n], f_b[:n], f_a[n:], f_b[n:]]
         else:

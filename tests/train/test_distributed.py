@@ -93,3 +93,34 @@ def test_cli_under_torchrun(tmp_path):
     assert len(runs) == 1 and list_checkpoints(runs[0])
     cfg = (runs[0] / "config.json").read_text()
     assert '"world_size": 2' in cfg
+
+
+GRADS_SCRIPT = r"""
+import sys
+import torch
+import torch.distributed as dist
+from torch import nn
+from ganforge.train.distributed import all_reduce_grads, init_from_env
+info = init_from_env(torch.device("cpu"))
+conv = nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last)
+for p in conv.parameters():
+    p.grad = torch.full_like(p, float(info.rank + 1))  # rank 0: 1, rank 1: 2 -> mean 1.5
+weight_grad = conv.weight.grad
+all_reduce_grads(conv, info)
+assert conv.weight.grad is weight_grad, "the gradient tensor is reduced in place"
+assert conv.weight.grad.is_contiguous(memory_format=torch.channels_last), "channels_last gradient kept"
+for p in conv.parameters():
+    assert torch.equal(p.grad, torch.full_like(p, 1.5)), p.grad
+dist.destroy_process_group()
+"""
+
+
+def test_all_reduce_grads_averages_in_place_keeping_memory_format(tmp_path):
+    """Gradients are averaged over ranks into the tensors autograd made, so a channels_last weight's gradient stays
+    channels_last (the optimiser then steps parameter and gradient in one layout)."""
+    script = tmp_path / "grads.py"
+    script.write_text(GRADS_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = _torchrun() + ["--standalone", "--nproc_per_node", "2", str(script)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]

@@ -65,7 +65,7 @@ def all_reduce_grads(module: nn.Module, info: DistInfo) -> None:
     offset = 0
     for p in params:
         n = p.numel()
-        p.grad = flat[offset : offset + n].view_as(p).clone()
+        p.grad.copy_(flat[offset : offset + n].view_as(p))  # in place: the gradient keeps its memory format
         offset += n
 
 

@@ -31,18 +31,20 @@ for name, net in t.nets.items():
 """
 
 
-def _torchrun() -> list[str]:
+def _torchrun(*args: str) -> None:
+    """Run ``torchrun --standalone --nproc_per_node 2 ARGS`` (one thread per rank) and require it to succeed."""
     exe = shutil.which("torchrun")
-    return [exe] if exe else [sys.executable, "-m", "torch.distributed.run"]
+    launcher = [exe] if exe else [sys.executable, "-m", "torch.distributed.run"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = launcher + ["--standalone", "--nproc_per_node", "2", *args]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 def test_two_process_gloo_identical_weights(tmp_path):
     script = tmp_path / "ddp_train.py"
     script.write_text(SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = _torchrun() + ["--standalone", "--nproc_per_node", "2", str(script), str(tmp_path)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _torchrun(str(script), str(tmp_path))
     for name in ("G", "D", "G_ema"):
         a = load_file(str(tmp_path / f"rank0-{name}.safetensors"))
         b = load_file(str(tmp_path / f"rank1-{name}.safetensors"))
@@ -61,11 +63,7 @@ def test_two_process_gloo_identical_weights(tmp_path):
 
 def test_cli_under_torchrun(tmp_path):
     """`torchrun -m ganforge train` is the documented entry point."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = _torchrun() + [
-        "--standalone",
-        "--nproc_per_node",
-        "2",
+    _torchrun(
         "-m",
         "ganforge",
         "train",
@@ -86,9 +84,7 @@ def test_cli_under_torchrun(tmp_path):
         "--quiet",
         "--threads",
         "1",
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    )
     runs = list(tmp_path.iterdir())
     assert len(runs) == 1 and list_checkpoints(runs[0])
     cfg = (runs[0] / "config.json").read_text()
@@ -96,7 +92,6 @@ def test_cli_under_torchrun(tmp_path):
 
 
 GRADS_SCRIPT = r"""
-import sys
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -120,7 +115,4 @@ def test_all_reduce_grads_averages_in_place_keeping_memory_format(tmp_path):
     channels_last (the optimiser then steps parameter and gradient in one layout)."""
     script = tmp_path / "grads.py"
     script.write_text(GRADS_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = _torchrun() + ["--standalone", "--nproc_per_node", "2", str(script)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _torchrun(str(script))

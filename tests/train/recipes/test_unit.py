@@ -223,6 +223,25 @@ def test_dry_run_says_that_the_unit_recipe_adds_data_dependent_loss_weights():
     assert "loss weights" not in dry_run()[1]  # the digits DCGAN: no data-dependent weights
 
 
+def test_unit_trains_batch_16_at_lr_2e4_unless_the_user_sets_them():
+    import json
+
+    from click.testing import CliRunner
+
+    from ganforge.cli.main import cli
+
+    def dry_run(*args: str) -> dict:
+        res = CliRunner().invoke(cli, ["train", "--dry-run", "--model", "unit", "--domain-b", "b.npz", *args],
+                                 catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        return json.loads(res.stdout)
+
+    cfg = dry_run()
+    assert (cfg["batch"], cfg["lr_g"], cfg["lr_d"], cfg["betas"], cfg["xflip"]) == (16, 2e-4, 2e-4, [0.5, 0.999], True)
+    cfg = dry_run("--batch", "8", "--lr-g", "1e-4")
+    assert (cfg["batch"], cfg["lr_g"], cfg["lr_d"]) == (8, 1e-4, 2e-4)
+
+
 def _spot(res: int = 12, at: tuple[int, int] = (5, 6)) -> GanDataset:
     # Four images, each black with one white pixel at ``at``: a shift shows as the pixel's new position.
     data = torch.zeros(4, 1, res, res, dtype=torch.uint8)

@@ -205,40 +205,31 @@ def test_the_effective_loss_weights_are_saved_and_a_resumed_run_keeps_them(tmp_p
     assert resumed.loss.w["cycle_weight"] == 20.0 and resumed.loss.w["kl_weight"] == 0.1
 
 
-def test_dry_run_says_that_the_unit_recipe_adds_data_dependent_loss_weights():
+def _dry_run(*args: str) -> tuple[dict, str]:
+    """``ganforge train --dry-run ARGS``: the resolved config and what the command wrote to stderr."""
     import json
 
     from click.testing import CliRunner
 
     from ganforge.cli.main import cli
 
-    def dry_run(*args: str) -> tuple[dict, str]:
-        res = CliRunner().invoke(cli, ["train", "--dry-run", *args], catch_exceptions=False)
-        assert res.exit_code == 0, res.output
-        return json.loads(res.stdout), res.stderr
+    res = CliRunner().invoke(cli, ["train", "--dry-run", *args], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout), res.stderr
 
-    cfg, note = dry_run("--model", "unit", "--domain-b", "b.npz")
+
+def test_dry_run_says_that_the_unit_recipe_adds_data_dependent_loss_weights():
+    cfg, note = _dry_run("--model", "unit", "--domain-b", "b.npz")
     assert cfg["loss_kwargs"] == {} and "loss weights that depend on the loaded data" in note
-    assert "loss weights" not in dry_run("--model", "unit", "--domain-b", "b.npz", "--loss", "non-saturating")[1]
-    assert "loss weights" not in dry_run()[1]  # the digits DCGAN: no data-dependent weights
+    assert "loss weights" not in _dry_run("--model", "unit", "--domain-b", "b.npz", "--loss", "non-saturating")[1]
+    assert "loss weights" not in _dry_run()[1]  # the digits DCGAN: no data-dependent weights
 
 
 def test_unit_trains_batch_16_at_lr_2e4_unless_the_user_sets_them():
-    import json
-
-    from click.testing import CliRunner
-
-    from ganforge.cli.main import cli
-
-    def dry_run(*args: str) -> dict:
-        res = CliRunner().invoke(cli, ["train", "--dry-run", "--model", "unit", "--domain-b", "b.npz", *args],
-                                 catch_exceptions=False)
-        assert res.exit_code == 0, res.output
-        return json.loads(res.stdout)
-
-    cfg = dry_run()
+    unit = ("--model", "unit", "--domain-b", "b.npz")
+    cfg = _dry_run(*unit)[0]
     assert (cfg["batch"], cfg["lr_g"], cfg["lr_d"], cfg["betas"], cfg["xflip"]) == (16, 2e-4, 2e-4, [0.5, 0.999], True)
-    cfg = dry_run("--batch", "8", "--lr-g", "1e-4")
+    cfg = _dry_run(*unit, "--batch", "8", "--lr-g", "1e-4")[0]
     assert (cfg["batch"], cfg["lr_g"], cfg["lr_d"]) == (8, 1e-4, 2e-4)
 
 

@@ -3,16 +3,13 @@ grey images, small digits, built-in names and explicit choices do not; resolutio
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from ganforge.cli.main import cli
 from ganforge.train.recipes import get_recipe
 from ganforge.train.recipes.photo import PHOTO_FAMILY, is_colour_image, is_photo_folder, photo_defaults
+from tests.train.recipes.helpers import dry_run
 
 
 def _folder(root, n: int = 8, size: int = 48, colour: bool = True, ext: str = "jpg"):
@@ -27,12 +24,6 @@ def _folder(root, n: int = 8, size: int = 48, colour: bool = True, ext: str = "j
             img = rng.uniform(0, 255, (size, size))
             Image.fromarray(img.astype(np.uint8), "L").save(root / f"{i:03d}.{ext}")
     return root
-
-
-def dry_run(*args: str) -> tuple[dict, str]:
-    res = CliRunner().invoke(cli, ["train", "--dry-run", *args], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    return json.loads(res.stdout), res.stderr
 
 
 def test_colour_photos_resolve_to_the_photo_recipe(tmp_path):

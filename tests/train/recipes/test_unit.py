@@ -10,6 +10,7 @@ import torch
 
 from ganforge.data import DataError, GanDataset
 from ganforge.train.recipes.unit import TwoDomainSource, load_domain_b
+from tests.train.recipes.helpers import dry_run
 
 
 def _ds(name: str, n: int, channels: int = 1, res: int = 8) -> GanDataset:
@@ -205,31 +206,18 @@ def test_the_effective_loss_weights_are_saved_and_a_resumed_run_keeps_them(tmp_p
     assert resumed.loss.w["cycle_weight"] == 20.0 and resumed.loss.w["kl_weight"] == 0.1
 
 
-def _dry_run(*args: str) -> tuple[dict, str]:
-    """``ganforge train --dry-run ARGS``: the resolved config and what the command wrote to stderr."""
-    import json
-
-    from click.testing import CliRunner
-
-    from ganforge.cli.main import cli
-
-    res = CliRunner().invoke(cli, ["train", "--dry-run", *args], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    return json.loads(res.stdout), res.stderr
-
-
 def test_dry_run_says_that_the_unit_recipe_adds_data_dependent_loss_weights():
-    cfg, note = _dry_run("--model", "unit", "--domain-b", "b.npz")
+    cfg, note = dry_run("--model", "unit", "--domain-b", "b.npz")
     assert cfg["loss_kwargs"] == {} and "loss weights that depend on the loaded data" in note
-    assert "loss weights" not in _dry_run("--model", "unit", "--domain-b", "b.npz", "--loss", "non-saturating")[1]
-    assert "loss weights" not in _dry_run()[1]  # the digits DCGAN: no data-dependent weights
+    assert "loss weights" not in dry_run("--model", "unit", "--domain-b", "b.npz", "--loss", "non-saturating")[1]
+    assert "loss weights" not in dry_run()[1]  # the digits DCGAN: no data-dependent weights
 
 
 def test_unit_trains_batch_16_at_lr_2e4_unless_the_user_sets_them():
     unit = ("--model", "unit", "--domain-b", "b.npz")
-    cfg = _dry_run(*unit)[0]
+    cfg = dry_run(*unit)[0]
     assert (cfg["batch"], cfg["lr_g"], cfg["lr_d"], cfg["betas"], cfg["xflip"]) == (16, 2e-4, 2e-4, [0.5, 0.999], True)
-    cfg = _dry_run(*unit, "--batch", "8", "--lr-g", "1e-4")[0]
+    cfg = dry_run(*unit, "--batch", "8", "--lr-g", "1e-4")[0]
     assert (cfg["batch"], cfg["lr_g"], cfg["lr_d"]) == (8, 1e-4, 2e-4)
 
 
@@ -285,11 +273,6 @@ def test_translate_repeats_the_edge_into_the_gap_and_resumes_exactly():
 
 
 def test_translate_is_a_unit_option_checked_in_the_config_and_reaches_the_source(tmp_path):
-    import json
-
-    from click.testing import CliRunner
-
-    from ganforge.cli.main import cli
     from ganforge.train import build as build_module
     from ganforge.train.config import TrainConfig
 
@@ -297,9 +280,7 @@ def test_translate_is_a_unit_option_checked_in_the_config_and_reaches_the_source
         TrainConfig(model="dcgan", translate=2)
     with pytest.raises(ValueError, match="translate must be a whole number"):
         TrainConfig(model="unit", translate=-1)
-    res = CliRunner().invoke(cli, ["train", "--dry-run", "--model", "unit", "--domain-b", "b.npz", "--translate", "2"],
-                             catch_exceptions=False)
-    assert res.exit_code == 0 and json.loads(res.stdout)["translate"] == 2
+    assert dry_run("--model", "unit", "--domain-b", "b.npz", "--translate", "2")[0]["translate"] == 2
     np.savez(tmp_path / "a.npz", images=np.zeros((5, 16, 16), np.uint8))
     cfg = TrainConfig(**_tiny_unit(tmp_path / "a.npz", tmp_path / "a.npz"), translate=3)
     assert build_module.build(cfg).source.translate == 3
